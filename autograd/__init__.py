@@ -1,0 +1,65 @@
+"""chainrule's scalar autograd engine.
+
+`Value` holds one float; every operation on Values records a node of a graph, and
+`backward()` applies the chain rule through it in reverse topological order.
+
+    >>> from autograd import Value
+    >>> x = Value(2.0, label="x")
+    >>> y = x * x + 3 * x
+    >>> y.backward()
+    >>> x.grad
+    7.0
+
+Read in this order: `ops.py` (the derivative table), `value.py` (the node), `engine.py`
+(backward), then `func.py`, `gradcheck.py`, `draw.py`, `stepper.py`.
+"""
+
+from .engine import backward, grad, topological_order
+from .grad_mode import enable_grad, is_grad_enabled, no_grad
+from .ops import OPS, Op, cos, exp, gelu, log, ndtr, relu, sigmoid, sin, softplus, sqrt, tanh
+from .value import (
+    Value,
+    apply,
+    elu,
+    leaky_relu,
+    linear,
+    logsumexp,
+    maximum,
+    mean,
+    minimum,
+    softmax,
+    sum,
+)
+
+__all__ = [
+    "OPS",
+    "Op",
+    "Value",
+    "apply",
+    "backward",
+    "cos",
+    "elu",
+    "enable_grad",
+    "exp",
+    "gelu",
+    "grad",
+    "is_grad_enabled",
+    "leaky_relu",
+    "linear",
+    "log",
+    "logsumexp",
+    "maximum",
+    "mean",
+    "minimum",
+    "ndtr",
+    "no_grad",
+    "relu",
+    "sigmoid",
+    "sin",
+    "softmax",
+    "softplus",
+    "sqrt",
+    "sum",
+    "tanh",
+    "topological_order",
+]

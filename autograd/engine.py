@@ -1,0 +1,185 @@
+"""Backpropagation: walk the graph from the output back to the leaves, applying the chain rule.
+
+Two passes share one idea. Order the nodes so that every node comes after its inputs
+(a topological order). Then, from the output backwards, each node hands its gradient to
+its inputs, multiplied by the local derivative:
+
+    input.grad += node.grad * d(node)/d(input)
+
+- `backward(root)` does this with floats and writes `.grad` on every node.
+- `grad(outputs, inputs, create_graph=...)` returns the gradients instead of writing them
+  (PyTorch's `torch.autograd.grad`); with `create_graph=True` it does the arithmetic on
+  Values, so the gradients are themselves graphs and can be differentiated again.
+
+Both are loops with an explicit stack: no recursion, so a chain of a million nodes works at
+Python's default recursion limit. Read next: `func.py` for grad(f), hessian(f).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .grad_mode import enable_grad, no_grad
+from .value import Value
+
+
+def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
+    """Every node reachable from `roots`, each after all of its inputs.
+
+    Iterative depth-first search; a node reached by many paths appears once.
+
+    Args:
+        roots: one Value or a sequence of Values.
+    Returns:
+        A list of Values: leaves first, the roots last.
+    """
+    if isinstance(roots, Value):
+        roots = [roots]
+    order: list[Value] = []
+    visited: set[Value] = set()
+    for root in roots:
+        if root in visited:
+            continue
+        visited.add(root)
+        # Each stack entry is a node and an iterator over the inputs still to visit;
+        # a node joins `order` once all of its inputs have (post-order).
+        stack = [(root, iter(root.inputs))]
+        while stack:
+            node, pending = stack[-1]
+            for child in pending:
+                if child not in visited:
+                    visited.add(child)
+                    stack.append((child, iter(child.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def backward(root: Value, gradient: float = 1.0) -> None:
+    """Set `.grad` of every node `root` depends on to d(root)/d(node), times `gradient`.
+
+    Leaves accumulate (`+=`) across calls, as in PyTorch, so call `zero_grad()` between
+    training steps. Intermediate nodes are reset first, so they hold this pass only.
+
+    Args:
+        root: the output Value (usually a scalar loss).
+        gradient: d(loss)/d(root) to start from; 1.0 for the loss itself.
+    Raises:
+        TypeError: when `gradient` is not a real number.
+    """
+    if not isinstance(gradient, (int, float)) or isinstance(gradient, bool):
+        raise TypeError(f"backward: gradient must be a float, got {type(gradient).__name__}")
+    order = topological_order(root)
+    for node in order:
+        if node.inputs:
+            node.grad = 0.0
+    root.grad += float(gradient)
+    # Apply the chain rule node by node, from the output back to the leaves.
+    for node in reversed(order):
+        g = node.grad
+        if g == 0.0:
+            # A zero upstream gradient contributes exactly zero, even where a local
+            # derivative is infinite (0 * inf would be NaN).
+            continue
+        for child, local in zip(node.inputs, node.local_grads):
+            child.grad += g * local
+
+
+def grad(
+    outputs: Value | Sequence[Value],
+    inputs: Value | Sequence[Value],
+    grad_outputs: float | Value | Sequence[float | Value] | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Any, ...]:
+    """Gradients of `outputs` with respect to `inputs`, without touching any `.grad`.
+
+    PyTorch's `torch.autograd.grad` signature and semantics, for scalar Values.
+
+    Args:
+        outputs: a Value or a sequence of Values to differentiate.
+        inputs: a Value or a sequence of Values to differentiate with respect to.
+        grad_outputs: d(loss)/d(output) for each output (default 1.0 each).
+        create_graph: if True, the returned gradients are Values with a graph of their own,
+            built from the same derivative table, so they can be differentiated again
+            (second and higher derivatives). If False they are floats... wrapped as leaf
+            Values? No: floats, the cheapest thing to return.
+        allow_unused: if False (the default), an input that no output depends on raises
+            ValueError; if True its gradient is None.
+
+    Returns:
+        A tuple with one gradient per input: floats, or Values when `create_graph=True`
+        (a gradient that does not depend on any input, such as d(x + y)/dx, is then a
+        constant leaf Value).
+
+    Raises:
+        TypeError: an output or input is not a Value.
+        ValueError: lengths of outputs and grad_outputs differ, or an input is unused.
+    """
+    out_list = _as_value_list(outputs, "outputs")
+    in_list = _as_value_list(inputs, "inputs")
+    seeds = _seeds(grad_outputs, len(out_list))
+
+    grads: dict[Value, Any] = {}
+    for out, seed in zip(out_list, seeds):
+        grads[out] = grads[out] + seed if out in grads else seed
+
+    order = topological_order(out_list)
+    mode = enable_grad() if create_graph else no_grad()
+    with mode:
+        for node in reversed(order):
+            g = grads.get(node)
+            if g is None or (not isinstance(g, Value) and g == 0.0) or not node.inputs:
+                continue
+            if create_graph:
+                # Re-derive the local derivatives as Values from the same rule.
+                assert node.op is not None
+                locals_all = node.op.local_grads(node, *node.args)
+                local_grads = tuple(
+                    d for a, d in zip(node.args, locals_all) if isinstance(a, Value)
+                )
+            else:
+                local_grads = node.local_grads
+            for child, local in zip(node.inputs, local_grads):
+                contribution = g * local
+                grads[child] = grads[child] + contribution if child in grads else contribution
+
+    result = []
+    for i, x in enumerate(in_list):
+        if x in grads:
+            g = grads[x]
+            if create_graph:
+                result.append(g if isinstance(g, Value) else Value(g))
+            else:
+                result.append(g.data if isinstance(g, Value) else g)
+        elif allow_unused:
+            result.append(None)
+        else:
+            name = f" {x.label!r}" if x.label else ""
+            raise ValueError(
+                f"grad: input {i}{name} (data={x.data!r}) is not used by the outputs; "
+                "pass allow_unused=True to get None for it"
+            )
+    return tuple(result)
+
+
+def _as_value_list(x: Value | Sequence[Value], what: str) -> list[Value]:
+    items = [x] if isinstance(x, Value) else list(x)
+    for item in items:
+        if not isinstance(item, Value):
+            raise TypeError(f"grad: {what} must be Values, got {type(item).__name__}")
+    if not items:
+        raise ValueError(f"grad: {what} is empty")
+    return items
+
+
+def _seeds(grad_outputs: Any, n: int) -> list[Any]:
+    if grad_outputs is None:
+        return [1.0] * n
+    seeds = [grad_outputs] if isinstance(grad_outputs, (int, float, Value)) else list(grad_outputs)
+    if len(seeds) != n:
+        raise ValueError(f"grad: {n} outputs but {len(seeds)} grad_outputs")
+    return [s if isinstance(s, Value) else float(s) for s in seeds]

@@ -1,0 +1,394 @@
+"""`Value`: one float in a computation graph.
+
+A Value holds `data` (a Python float) and `grad` (d(output)/d(this), filled in by
+`backward()`). A Value made by an operation also remembers how it was made:
+
+- `op`: the primitive from `ops.py` that made it (None for a leaf);
+- `args`: what the op was called with, Values and plain numbers, in order;
+- `inputs`: the Values among `args` (the graph's edges point from these to this node);
+- `local_grads`: d(this)/d(input) for each input, as floats, computed at forward time.
+
+Storing the local derivatives as numbers, not as a closure, keeps the graph free of
+reference cycles (plain reference counting frees it) and makes backward a loop of
+multiply-adds. Plain numbers are never boxed into Values: `x * 2.0` is one node.
+
+Composite operations (`mean`, `softmax`, `x - y` on sequences...) are one-liners over the
+primitives. Read next: `engine.py`, which walks this graph backwards.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from . import ops
+from .grad_mode import _grad_enabled
+from .ops import Op, is_number
+
+
+def _as_float(x: object, where: str) -> float:
+    """Convert a plain real number to float; anything else is a TypeError naming its type."""
+    if is_number(x):
+        return float(x)  # type: ignore[arg-type]
+    raise TypeError(
+        f"{where}: expected a real number (int or float), got {type(x).__name__}: {x!r}"
+    )
+
+
+class Value:
+    """A scalar node of the computation graph.
+
+    Args:
+        data: a real number (int, float or numpy real scalar); stored as a Python float.
+            bool, str, complex, None, containers and Values raise TypeError.
+        label: a name for pictures and reprs (e.g. "x" or "layers.0.weight[1, 0]").
+
+    Operators `+ - * / **`, unary `-` and `abs()` work with Values and plain numbers on
+    either side. `==` and `hash` are by identity (Values are safe in sets and dicts);
+    `< <= > >=` compare `.data` and return a plain bool, recording nothing.
+    """
+
+    __slots__ = ("data", "grad", "label", "op", "args", "inputs", "local_grads")
+
+    data: float
+    grad: float
+    label: str
+    op: Op | None
+    args: tuple[Any, ...]
+    inputs: tuple[Value, ...]
+    local_grads: tuple[float, ...]
+
+    def __init__(self, data: float, label: str = "") -> None:
+        if isinstance(data, Value):
+            raise TypeError(
+                "Value: data must be a real number, got Value "
+                "(use v.detach() for a new leaf with the same data)"
+            )
+        self.data = _as_float(data, "Value")
+        self.grad = 0.0
+        self.label = label
+        self.op = None
+        self.args = ()
+        self.inputs = ()
+        self.local_grads = ()
+
+    # -- display and conversion ---------------------------------------------------------
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label else ""
+        return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
+
+    def __float__(self) -> float:
+        return self.data
+
+    def item(self) -> float:
+        """The data as a Python float (PyTorch's name)."""
+        return self.data
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for a Value made directly (or under no_grad), not by a recorded op."""
+        return self.op is None
+
+    # -- graph utilities ------------------------------------------------------------------
+
+    def detach(self) -> Value:
+        """A new leaf with the same data and no history (PyTorch's `detach`)."""
+        return Value(self.data, self.label)
+
+    def zero_grad(self) -> None:
+        """Set this node's grad to 0.0. For a whole graph use `Module.zero_grad()` or loop."""
+        self.grad = 0.0
+
+    def backward(self, gradient: float = 1.0) -> None:
+        """Fill `.grad` of every node this Value depends on with d(self)/d(node).
+
+        Args:
+            gradient: d(loss)/d(self) to start from (default 1.0, for a scalar loss).
+
+        Leaves accumulate across calls, as in PyTorch; intermediate nodes hold the gradient
+        of the latest pass. Iterative: a chain of a million nodes needs no recursion.
+        """
+        from .engine import backward
+
+        backward(self, gradient)
+
+    # -- comparisons: on .data, plain bools, nothing recorded -----------------------------
+
+    def __lt__(self, other: Any) -> bool:
+        return self.data < _compare_data(other)
+
+    def __le__(self, other: Any) -> bool:
+        return self.data <= _compare_data(other)
+
+    def __gt__(self, other: Any) -> bool:
+        return self.data > _compare_data(other)
+
+    def __ge__(self, other: Any) -> bool:
+        return self.data >= _compare_data(other)
+
+    # `==` stays identity (and hash with it), so Values can be dict keys and set members.
+    __hash__ = object.__hash__
+
+    # -- arithmetic -------------------------------------------------------------------------
+
+    def __add__(self, other: Any) -> Value:
+        return _binary(ops.ADD, self, other)
+
+    def __radd__(self, other: Any) -> Value:
+        return _binary(ops.ADD, other, self)
+
+    def __sub__(self, other: Any) -> Value:
+        return _binary(ops.SUB, self, other)
+
+    def __rsub__(self, other: Any) -> Value:
+        return _binary(ops.SUB, other, self)
+
+    def __mul__(self, other: Any) -> Value:
+        return _binary(ops.MUL, self, other)
+
+    def __rmul__(self, other: Any) -> Value:
+        return _binary(ops.MUL, other, self)
+
+    def __truediv__(self, other: Any) -> Value:
+        return _binary(ops.DIV, self, other)
+
+    def __rtruediv__(self, other: Any) -> Value:
+        return _binary(ops.DIV, other, self)
+
+    def __pow__(self, other: Any) -> Value:
+        return _binary(ops.POW, self, other)
+
+    def __rpow__(self, other: Any) -> Value:
+        return _binary(ops.POW, other, self)
+
+    def __neg__(self) -> Value:
+        return apply(ops.NEG, self)
+
+    def __pos__(self) -> Value:
+        return self
+
+    def __abs__(self) -> Value:
+        return apply(ops.ABS, self)
+
+    # -- unary functions (also reached by numpy: np.tanh(obj_array) calls .tanh()) ---------
+
+    def exp(self) -> Value:
+        """e**self. Raises OverflowError when the result exceeds float64 (self > ~709.78)."""
+        return apply(ops.EXP, self)
+
+    def log(self) -> Value:
+        """Natural log. Raises ValueError for data <= 0."""
+        return apply(ops.LOG, self)
+
+    def sqrt(self) -> Value:
+        """Square root; derivative inf at 0. Raises ValueError for data < 0."""
+        return apply(ops.SQRT, self)
+
+    def tanh(self) -> Value:
+        """Hyperbolic tangent; derivative precise in saturation (tanh'(20) = 1.7e-17)."""
+        return apply(ops.TANH, self)
+
+    def sigmoid(self) -> Value:
+        """Logistic sigmoid, stable for any input."""
+        return apply(ops.SIGMOID, self)
+
+    def relu(self) -> Value:
+        """max(self, 0); relu'(0) = 0 (PyTorch, JAX)."""
+        return apply(ops.RELU, self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Value:
+        """self if self > 0 else negative_slope * self (PyTorch's default slope 0.01)."""
+        return apply(ops.LEAKY_RELU, self, _operand(negative_slope, "leaky_relu"))
+
+    def elu(self, alpha: float = 1.0) -> Value:
+        """self if self > 0 else alpha * (exp(self) - 1) (Clevert et al. 2015)."""
+        return apply(ops.ELU, self, _operand(alpha, "elu"))
+
+    def gelu(self) -> Value:
+        """x * Phi(x), the exact GELU (Hendrycks & Gimpel 2016)."""
+        return apply(ops.GELU, self)
+
+    def ndtr(self) -> Value:
+        """Standard normal CDF Phi(self)."""
+        return apply(ops.NDTR, self)
+
+    def softplus(self) -> Value:
+        """log(1 + exp(self)), without overflow."""
+        return apply(ops.SOFTPLUS, self)
+
+    def sin(self) -> Value:
+        """Sine (radians)."""
+        return apply(ops.SIN, self)
+
+    def cos(self) -> Value:
+        """Cosine (radians)."""
+        return apply(ops.COS, self)
+
+    def maximum(self, other: Any) -> Value:
+        """Elementwise max; a tie splits the gradient 0.5/0.5 (torch.maximum)."""
+        return _binary(ops.MAXIMUM, self, other)
+
+    def minimum(self, other: Any) -> Value:
+        """Elementwise min; a tie splits the gradient 0.5/0.5 (torch.minimum)."""
+        return _binary(ops.MINIMUM, self, other)
+
+
+# -----------------------------------------------------------------------------------------
+# Making nodes
+# -----------------------------------------------------------------------------------------
+
+
+def _operand(x: Any, where: str) -> Value | float:
+    """A Value as it is, a plain number as a float; anything else is a TypeError."""
+    if isinstance(x, Value):
+        return x
+    return _as_float(x, where)
+
+
+def _compare_data(other: Any) -> float:
+    if isinstance(other, Value):
+        return other.data
+    if is_number(other):
+        return float(other)
+    raise TypeError(f"cannot compare Value with {type(other).__name__}")
+
+
+def _binary(op: Op, a: Any, b: Any) -> Value:
+    # Operators hand unknown types back to Python (NotImplemented), which then tries the
+    # other operand (numpy arrays broadcast Values this way) or raises its usual TypeError.
+    if not (isinstance(a, Value) or is_number(a)) or not (
+        isinstance(b, Value) or is_number(b)
+    ):
+        return NotImplemented
+    return apply(op, a if isinstance(a, Value) else float(a), b if isinstance(b, Value) else float(b))
+
+
+def apply(op: Op, *args: Value | float) -> Value:
+    """Run a primitive on Values and floats and record the result as a graph node.
+
+    Args:
+        op: an entry of the derivative table (`ops.OPS`).
+        args: Values and plain floats, in the op's argument order.
+
+    Returns:
+        A new Value. Under `no_grad()`, or when no argument is a Value, it is a leaf.
+
+    Raises:
+        Whatever `op.forward` raises for a domain error, and OverflowError when finite
+        inputs give a non-finite result. Nothing is recorded when it raises.
+    """
+    data = [a.data if isinstance(a, Value) else a for a in args]
+    out = op.forward(*data)
+    if not math.isfinite(out) and all(map(math.isfinite, data)):
+        raise OverflowError(
+            f"{op.name}: result {out!r} is not finite for finite input(s) "
+            f"{', '.join(repr(d) for d in data)}"
+        )
+    node = Value.__new__(Value)
+    node.data = out
+    node.grad = 0.0
+    node.label = ""
+    if _grad_enabled.get():
+        local_grads = op.local_grads(out, *data)
+        inputs = args
+        if not all(isinstance(a, Value) for a in args):
+            # Plain numbers are arguments, not graph inputs: keep only the Values and
+            # their local derivatives.
+            inputs = tuple(a for a in args if isinstance(a, Value))
+            local_grads = tuple(d for a, d in zip(args, local_grads) if isinstance(a, Value))
+        if inputs:
+            node.op = op
+            node.args = args
+            node.inputs = inputs
+            node.local_grads = local_grads
+            return node
+    # Under no_grad(), or with no Value among the arguments, the result is a leaf.
+    node.op = None
+    node.args = node.inputs = node.local_grads = ()
+    return node
+
+
+# -----------------------------------------------------------------------------------------
+# Functions on sequences, and two-argument functions
+# -----------------------------------------------------------------------------------------
+
+
+def _operands(xs: Iterable[Any], where: str) -> tuple[Value | float, ...]:
+    items = tuple(_operand(x, where) for x in xs)
+    if not items:
+        raise ValueError(f"{where}: needs at least one element, got an empty sequence")
+    return items
+
+
+def sum(xs: Iterable[Any]) -> Value:  # noqa: A001 - the field's name (torch.sum)
+    """Sum of Values and numbers as ONE graph node (Python's built-in sum makes a chain).
+
+    Raises ValueError for an empty sequence, TypeError for a non-number element.
+    """
+    return apply(ops.SUM, *_operands(xs, "sum"))
+
+
+def mean(xs: Iterable[Any]) -> Value:
+    """Arithmetic mean: sum(xs) / len(xs). Raises ValueError for an empty sequence."""
+    items = _operands(xs, "mean")
+    return apply(ops.SUM, *items) / len(items)
+
+
+def logsumexp(xs: Iterable[Any]) -> Value:
+    """log(sum(exp(x_i))), shifted by the maximum so it never overflows.
+
+    Its gradient is softmax(xs). Raises ValueError for an empty sequence.
+    """
+    return apply(ops.LOGSUMEXP, *_operands(xs, "logsumexp"))
+
+
+def softmax(xs: Iterable[Any]) -> list[Value]:
+    """softmax_i = exp(x_i - logsumexp(xs)): a list of Values summing to 1, never overflowing."""
+    items = _operands(xs, "softmax")
+    lse = logsumexp(items)
+    return [ops.exp(x - lse) for x in items]
+
+
+def maximum(a: Any, b: Any) -> Any:
+    """max(a, b); a tie splits the gradient 0.5/0.5 (torch.maximum). NaN propagates."""
+    if is_number(a) and is_number(b):
+        return ops.MAXIMUM.forward(float(a), float(b))
+    return apply(ops.MAXIMUM, _operand(a, "maximum"), _operand(b, "maximum"))
+
+
+def minimum(a: Any, b: Any) -> Any:
+    """min(a, b); a tie splits the gradient 0.5/0.5 (torch.minimum). NaN propagates."""
+    if is_number(a) and is_number(b):
+        return ops.MINIMUM.forward(float(a), float(b))
+    return apply(ops.MINIMUM, _operand(a, "minimum"), _operand(b, "minimum"))
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    """x if x > 0 else negative_slope * x. Number -> float, Value -> Value."""
+    if is_number(x):
+        return ops.LEAKY_RELU.forward(float(x), float(negative_slope))
+    return apply(ops.LEAKY_RELU, _operand(x, "leaky_relu"), _operand(negative_slope, "leaky_relu"))
+
+
+def elu(x: Any, alpha: float = 1.0) -> Any:
+    """x if x > 0 else alpha * (exp(x) - 1) (Clevert et al. 2015). Number -> float, Value -> Value."""
+    if is_number(x):
+        return ops.ELU.forward(float(x), float(alpha))
+    return apply(ops.ELU, _operand(x, "elu"), _operand(alpha, "elu"))
+
+
+def linear(weights: Iterable[Any], xs: Iterable[Any], bias: Any = 0.0) -> Value:
+    """A neuron's weighted sum `bias + sum_i weights[i] * xs[i]` as ONE graph node.
+
+    Same value and gradients as the chain of `*` and `+` it replaces, with far fewer nodes.
+
+    Raises:
+        ValueError: when weights and xs differ in length (both lengths named).
+    """
+    ws = tuple(_operand(w, "linear") for w in weights)
+    vs = tuple(_operand(x, "linear") for x in xs)
+    if len(ws) != len(vs):
+        raise ValueError(f"linear: {len(ws)} weights but {len(vs)} inputs")
+    return apply(ops.LINEAR, _operand(bias, "linear"), *ws, *vs)
