@@ -14,7 +14,7 @@ Read in this order: `ops.py` (the derivative table), `value.py` (the node), `eng
 (backward), then `func.py`, `gradcheck.py`, `draw.py`, `stepper.py`.
 """
 
-from .engine import backward, grad, topological_order
+from .engine import BackwardStep, backward, backward_steps, grad, topological_order
 from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .ops import OPS, Op, cos, exp, gelu, log, ndtr, relu, sigmoid, sin, softplus, sqrt, tanh
 from .value import (
@@ -33,10 +33,12 @@ from .value import (
 
 __all__ = [
     "OPS",
+    "BackwardStep",
     "Op",
     "Value",
     "apply",
     "backward",
+    "backward_steps",
     "cos",
     "elu",
     "enable_grad",

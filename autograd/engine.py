@@ -17,7 +17,8 @@ Python's default recursion limit. Read next: `func.py` for grad(f), hessian(f).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .grad_mode import enable_grad, no_grad
@@ -86,6 +87,80 @@ def backward(root: Value, gradient: float = 1.0) -> None:
             continue
         for child, local in zip(node.inputs, node.local_grads):
             child.grad += g * local
+
+
+@dataclass(frozen=True)
+class BackwardStep:
+    """What backward does at one node: the chain rule, written out.
+
+    Attributes:
+        index: 0 for the first node processed (the root), counting up.
+        node: the Value whose gradient is handed on.
+        upstream: d(root)/d(node), complete by the time the node is reached.
+        inputs: the node's input Values (empty for a leaf).
+        local_grads: d(node)/d(input) for each input.
+        contributions: upstream * local_grad for each input: what is added to input.grad.
+    """
+
+    index: int
+    node: Value
+    upstream: float
+    inputs: tuple[Value, ...]
+    local_grads: tuple[float, ...]
+    contributions: tuple[float, ...]
+
+    def __str__(self) -> str:
+        name = _name(self.node)
+        if not self.inputs:
+            return f"step {self.index}: {name} is a leaf; its grad is {self.upstream!r}"
+        lines = [
+            f"step {self.index}: {name} = {_describe(self.node)}, dL/d{name} = {self.upstream!r}"
+        ]
+        for child, local, contribution in zip(self.inputs, self.local_grads, self.contributions):
+            c = _name(child)
+            lines.append(
+                f"  dL/d{c} += dL/d{name} * d{name}/d{c} = "
+                f"{self.upstream!r} * {local!r} = {contribution!r}"
+            )
+        return "\n".join(lines)
+
+
+def _name(v: Value) -> str:
+    return v.label or f"v{id(v) % 10000:04d}"
+
+
+def _describe(v: Value) -> str:
+    assert v.op is not None
+    parts = [_name(a) if isinstance(a, Value) else repr(a) for a in v.args]
+    if len(parts) == 2 and not v.op.symbol.isalpha():
+        return f"{parts[0]} {v.op.symbol} {parts[1]}"
+    return f"{v.op.symbol}({', '.join(parts)})"
+
+
+def backward_steps(root: Value, gradient: float = 1.0) -> Iterator[BackwardStep]:
+    """Run `backward(root)` one node at a time, yielding what each step does.
+
+    The same pass as `backward`: intermediate grads are reset first, leaves accumulate, and
+    running the generator to the end leaves exactly the grads `backward` gives. Nodes come
+    in reverse topological order, the root first; leaves are yielded too (nothing to hand on).
+
+    Args:
+        root: the output Value.
+        gradient: d(loss)/d(root) to start from.
+    Yields:
+        One `BackwardStep` per node; `print(step)` shows the chain rule with its numbers.
+    """
+    order = topological_order(root)
+    for node in order:
+        if node.inputs:
+            node.grad = 0.0
+    root.grad += float(gradient)
+    for index, node in enumerate(reversed(order)):
+        g = node.grad
+        contributions = tuple(0.0 if g == 0.0 else g * local for local in node.local_grads)
+        for child, contribution in zip(node.inputs, contributions):
+            child.grad += contribution
+        yield BackwardStep(index, node, g, node.inputs, node.local_grads, contributions)
 
 
 def grad(

@@ -113,9 +113,7 @@ def _pow_forward(a: float, b: float) -> float:
         raise ZeroDivisionError(f"pow: zero to a negative power, got {a!r} ** {b!r}")
     if a < 0.0 and math.isfinite(b) and not b.is_integer():
         # Python would return a complex number here; a real engine must not.
-        raise ValueError(
-            f"pow: a negative base needs an integer exponent, got {a!r} ** {b!r}"
-        )
+        raise ValueError(f"pow: a negative base needs an integer exponent, got {a!r} ** {b!r}")
     try:
         return a**b
     except OverflowError:

@@ -49,7 +49,7 @@ class Value:
     `< <= > >=` compare `.data` and return a plain bool, recording nothing.
     """
 
-    __slots__ = ("data", "grad", "label", "op", "args", "inputs", "local_grads")
+    __slots__ = ("args", "data", "grad", "inputs", "label", "local_grads", "op")
 
     data: float
     grad: float
@@ -258,11 +258,11 @@ def _compare_data(other: Any) -> float:
 def _binary(op: Op, a: Any, b: Any) -> Value:
     # Operators hand unknown types back to Python (NotImplemented), which then tries the
     # other operand (numpy arrays broadcast Values this way) or raises its usual TypeError.
-    if not (isinstance(a, Value) or is_number(a)) or not (
-        isinstance(b, Value) or is_number(b)
-    ):
+    if not (isinstance(a, Value) or is_number(a)) or not (isinstance(b, Value) or is_number(b)):
         return NotImplemented
-    return apply(op, a if isinstance(a, Value) else float(a), b if isinstance(b, Value) else float(b))
+    return apply(
+        op, a if isinstance(a, Value) else float(a), b if isinstance(b, Value) else float(b)
+    )
 
 
 def apply(op: Op, *args: Value | float) -> Value:
