@@ -222,7 +222,7 @@ def grad(
                 contribution = g * local
                 grads[child] = grads[child] + contribution if child in grads else contribution
 
-    result = []
+    result: list[Any] = []
     for i, x in enumerate(in_list):
         if x in grads:
             g = grads[x]

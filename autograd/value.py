@@ -292,7 +292,7 @@ def apply(op: Op, *args: Value | float) -> Value:
     node.label = ""
     if _grad_enabled.get():
         local_grads = op.local_grads(out, *data)
-        inputs = args
+        inputs: tuple[Value, ...] = args  # type: ignore[assignment]
         if not all(isinstance(a, Value) for a in args):
             # Plain numbers are arguments, not graph inputs: keep only the Values and
             # their local derivatives.
@@ -322,7 +322,7 @@ def _operands(xs: Iterable[Any], where: str) -> tuple[Value | float, ...]:
     return items
 
 
-def sum(xs: Iterable[Any]) -> Value:  # noqa: A001 - the field's name (torch.sum)
+def sum(xs: Iterable[Any]) -> Value:
     """Sum of Values and numbers as ONE graph node (Python's built-in sum makes a chain).
 
     Raises ValueError for an empty sequence, TypeError for a non-number element.
@@ -373,7 +373,10 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
 
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
-    """x if x > 0 else alpha * (exp(x) - 1) (Clevert et al. 2015). Number -> float, Value -> Value."""
+    """x if x > 0 else alpha * (exp(x) - 1) (Clevert et al. 2015).
+
+    Number -> float, Value -> Value.
+    """
     if is_number(x):
         return ops.ELU.forward(float(x), float(alpha))
     return apply(ops.ELU, _operand(x, "elu"), _operand(alpha, "elu"))
