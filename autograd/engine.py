@@ -17,6 +17,7 @@ Python's default recursion limit. Read next: `func.py` for grad(f), hessian(f).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,38 +26,42 @@ from .grad_mode import enable_grad, no_grad
 from .value import Value
 
 
-def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
+def topological_order(
+    roots: Value | Sequence[Value], *, include_leaves: bool = True
+) -> list[Value]:
     """Every node reachable from `roots`, each after all of its inputs.
 
-    Iterative depth-first search; a node reached by many paths appears once.
+    Every node is created after its inputs, so creation order is already a topological
+    order: find the reachable nodes (an explicit stack, no recursion) and sort them by it.
 
     Args:
         roots: one Value or a sequence of Values.
+        include_leaves: if False, leave out leaves (nodes without inputs), which backward
+            never needs to visit: in a wide graph they can be most of the nodes.
     Returns:
-        A list of Values: leaves first, the roots last.
+        A list of Values: leaves first, the roots last. A node reached by many paths
+        appears once.
     """
     if isinstance(roots, Value):
         roots = [roots]
-    order: list[Value] = []
-    visited: set[Value] = set()
-    for root in roots:
-        if root in visited:
+    seen: set[Value] = set(roots)
+    stack = list(seen)
+    while stack:
+        node = stack.pop()
+        # A node's inputs: slots _a and _b, and _more for n-ary ops (see value.py).
+        if node._a is None:
             continue
-        visited.add(root)
-        # Each stack entry is a node and an iterator over the inputs still to visit;
-        # a node joins `order` once all of its inputs have (post-order).
-        stack = [(root, iter(root.inputs))]
-        while stack:
-            node, pending = stack[-1]
-            for child in pending:
-                if child not in visited:
-                    visited.add(child)
-                    stack.append((child, iter(child.inputs)))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
-    return order
+        children: tuple[Value, ...] = (node._a,) if node._b is None else (node._a, node._b)
+        if node._more is not None:
+            children += node._more[0]
+        for child in children:
+            if child not in seen and (include_leaves or child._a is not None):
+                seen.add(child)
+                stack.append(child)
+    return sorted(seen, key=_creation_order)
+
+
+_creation_order = operator.attrgetter("_id")
 
 
 def backward(root: Value, gradient: float = 1.0) -> None:
@@ -73,20 +78,30 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     """
     if not isinstance(gradient, (int, float)) or isinstance(gradient, bool):
         raise TypeError(f"backward: gradient must be a float, got {type(gradient).__name__}")
-    order = topological_order(root)
+    order = topological_order(root, include_leaves=False)
     for node in order:
-        if node.inputs:
+        if node._a is not None:
             node.grad = 0.0
     root.grad += float(gradient)
-    # Apply the chain rule node by node, from the output back to the leaves.
+    # Apply the chain rule node by node, from the output back to the leaves:
+    #     input.grad += node.grad * d(node)/d(input)
     for node in reversed(order):
         g = node.grad
         if g == 0.0:
             # A zero upstream gradient contributes exactly zero, even where a local
             # derivative is infinite (0 * inf would be NaN).
             continue
-        for child, local in zip(node.inputs, node.local_grads):
-            child.grad += g * local
+        a = node._a
+        if a is None:  # the root itself is a leaf: nothing to hand on
+            continue
+        a.grad += g * node._da
+        b = node._b
+        if b is None:
+            continue
+        b.grad += g * node._db
+        if node._more is not None:
+            for child, local in zip(*node._more):
+                child.grad += g * local
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,21 @@ Storing the local derivatives as numbers, not as a closure, keeps the graph free
 reference cycles (plain reference counting frees it) and makes backward a loop of
 multiply-adds. Plain numbers are never boxed into Values: `x * 2.0` is one node.
 
-Composite operations (`mean`, `softmax`, `x - y` on sequences...) are one-liners over the
-primitives. Read next: `engine.py`, which walks this graph backwards.
+How a node stores its inputs is the one place where speed shaped the code. Python's cyclic
+garbage collector scans every container object again and again while a graph grows, and in
+a scalar engine that scanning, not the arithmetic, is most of the time (see
+benchmarks/README.md). So a node is ONE object: its first two inputs and their local
+derivatives sit in slots (`_a`, `_da`, `_b`, `_db`); only n-ary ops (`sum`, `linear`,
+`logsumexp`) keep the rest in a tuple (`_more`). The public `inputs` and `local_grads`
+properties give the plain tuples.
+
+Composite operations (`mean`, `softmax`) are one-liners over the primitives.
+Read next: `engine.py`, which walks this graph backwards.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -49,15 +58,22 @@ class Value:
     `< <= > >=` compare `.data` and return a plain bool, recording nothing.
     """
 
-    __slots__ = ("args", "data", "grad", "inputs", "label", "local_grads", "op")
+    __slots__ = (
+        "data", "grad", "label", "op",
+        "_a", "_da", "_b", "_db", "_more", "_constants", "_id",
+    )  # fmt: skip
 
     data: float
     grad: float
     label: str
     op: Op | None
-    args: tuple[Any, ...]
-    inputs: tuple[Value, ...]
-    local_grads: tuple[float, ...]
+    _a: Value | None  # first input (None for a leaf)
+    _da: Any  # d(self)/d(_a): a float
+    _b: Value | None  # second input, if any
+    _db: Any
+    _more: tuple[tuple[Value, ...], tuple[Any, ...]] | None  # inputs 3.. and their locals
+    _constants: tuple[float | None, ...] | None  # the args, with None where a Value stands
+    _id: int  # creation order: every node is made after its inputs
 
     def __init__(self, data: float, label: str = "") -> None:
         if isinstance(data, Value):
@@ -68,10 +84,39 @@ class Value:
         self.data = _as_float(data, "Value")
         self.grad = 0.0
         self.label = label
-        self.op = None
-        self.args = ()
-        self.inputs = ()
-        self.local_grads = ()
+        _make_leaf(self)
+
+    # -- the graph, as plain tuples ---------------------------------------------------------
+
+    @property
+    def inputs(self) -> tuple[Value, ...]:
+        """The Values this node was computed from, in argument order (empty for a leaf)."""
+        if self._a is None:
+            return ()
+        if self._b is None:
+            return (self._a,)
+        if self._more is None:
+            return (self._a, self._b)
+        return (self._a, self._b, *self._more[0])
+
+    @property
+    def local_grads(self) -> tuple[float, ...]:
+        """d(self)/d(input) for each of `inputs`, as computed at forward time."""
+        if self._a is None:
+            return ()
+        if self._b is None:
+            return (self._da,)
+        if self._more is None:
+            return (self._da, self._db)
+        return (self._da, self._db, *self._more[1])
+
+    @property
+    def args(self) -> tuple[Value | float, ...]:
+        """What the op was called with: Values and plain numbers, in order."""
+        if self._constants is None:
+            return self.inputs
+        values = iter(self.inputs)
+        return tuple(next(values) if c is None else c for c in self._constants)
 
     # -- display and conversion ---------------------------------------------------------
 
@@ -164,67 +209,67 @@ class Value:
         return _binary(ops.POW, other, self)
 
     def __neg__(self) -> Value:
-        return apply(ops.NEG, self)
+        return _unary(ops.NEG, self)
 
     def __pos__(self) -> Value:
         return self
 
     def __abs__(self) -> Value:
-        return apply(ops.ABS, self)
+        return _unary(ops.ABS, self)
 
     # -- unary functions (also reached by numpy: np.tanh(obj_array) calls .tanh()) ---------
 
     def exp(self) -> Value:
         """e**self. Raises OverflowError when the result exceeds float64 (self > ~709.78)."""
-        return apply(ops.EXP, self)
+        return _unary(ops.EXP, self)
 
     def log(self) -> Value:
         """Natural log. Raises ValueError for data <= 0."""
-        return apply(ops.LOG, self)
+        return _unary(ops.LOG, self)
 
     def sqrt(self) -> Value:
         """Square root; derivative inf at 0. Raises ValueError for data < 0."""
-        return apply(ops.SQRT, self)
+        return _unary(ops.SQRT, self)
 
     def tanh(self) -> Value:
         """Hyperbolic tangent; derivative precise in saturation (tanh'(20) = 1.7e-17)."""
-        return apply(ops.TANH, self)
+        return _unary(ops.TANH, self)
 
     def sigmoid(self) -> Value:
         """Logistic sigmoid, stable for any input."""
-        return apply(ops.SIGMOID, self)
+        return _unary(ops.SIGMOID, self)
 
     def relu(self) -> Value:
         """max(self, 0); relu'(0) = 0 (PyTorch, JAX)."""
-        return apply(ops.RELU, self)
+        return _unary(ops.RELU, self)
 
     def leaky_relu(self, negative_slope: float = 0.01) -> Value:
         """self if self > 0 else negative_slope * self (PyTorch's default slope 0.01)."""
-        return apply(ops.LEAKY_RELU, self, _operand(negative_slope, "leaky_relu"))
+        return _binary(ops.LEAKY_RELU, self, _operand(negative_slope, "leaky_relu"))
 
     def elu(self, alpha: float = 1.0) -> Value:
         """self if self > 0 else alpha * (exp(self) - 1) (Clevert et al. 2015)."""
-        return apply(ops.ELU, self, _operand(alpha, "elu"))
+        return _binary(ops.ELU, self, _operand(alpha, "elu"))
 
     def gelu(self) -> Value:
         """x * Phi(x), the exact GELU (Hendrycks & Gimpel 2016)."""
-        return apply(ops.GELU, self)
+        return _unary(ops.GELU, self)
 
     def ndtr(self) -> Value:
         """Standard normal CDF Phi(self)."""
-        return apply(ops.NDTR, self)
+        return _unary(ops.NDTR, self)
 
     def softplus(self) -> Value:
         """log(1 + exp(self)), without overflow."""
-        return apply(ops.SOFTPLUS, self)
+        return _unary(ops.SOFTPLUS, self)
 
     def sin(self) -> Value:
         """Sine (radians)."""
-        return apply(ops.SIN, self)
+        return _unary(ops.SIN, self)
 
     def cos(self) -> Value:
         """Cosine (radians)."""
-        return apply(ops.COS, self)
+        return _unary(ops.COS, self)
 
     def maximum(self, other: Any) -> Value:
         """Elementwise max; a tie splits the gradient 0.5/0.5 (torch.maximum)."""
@@ -255,14 +300,94 @@ def _compare_data(other: Any) -> float:
     raise TypeError(f"cannot compare Value with {type(other).__name__}")
 
 
+_counter = itertools.count()
+_INF = math.inf
+
+
+def _make_leaf(node: Value) -> None:
+    node.op = None
+    node._a = node._b = node._more = node._constants = None
+    node._da = node._db = 0.0
+    node._id = next(_counter)
+
+
+def _check_finite(op: Op, out: float, data: Iterable[float]) -> None:
+    data = list(data)
+    if all(math.isfinite(d) for d in data):
+        raise OverflowError(
+            f"{op.name}: result {out!r} is not finite for finite input(s) "
+            f"{', '.join(repr(d) for d in data)}"
+        )
+
+
+def _unary(op: Op, x: Value) -> Value:
+    """apply(op, x) for one Value argument: the same steps as `apply`, unrolled for speed."""
+    out = op.forward(x.data)
+    if not -_INF < out < _INF:  # also catches NaN
+        _check_finite(op, out, (x.data,))
+    node = Value.__new__(Value)
+    node.data = out
+    node.grad = 0.0
+    node.label = ""
+    if not _grad_enabled.get():
+        _make_leaf(node)
+        return node
+    node.op = op
+    node._a = x
+    (node._da,) = op.local_grads(out, x.data)
+    node._b = node._more = node._constants = None
+    node._db = 0.0
+    node._id = next(_counter)
+    return node
+
+
 def _binary(op: Op, a: Any, b: Any) -> Value:
-    # Operators hand unknown types back to Python (NotImplemented), which then tries the
-    # other operand (numpy arrays broadcast Values this way) or raises its usual TypeError.
-    if not (isinstance(a, Value) or is_number(a)) or not (isinstance(b, Value) or is_number(b)):
+    """apply(op, a, b) for two arguments: the same steps as `apply`, unrolled for speed.
+
+    Unknown operand types give NotImplemented, so Python tries the other operand (numpy
+    arrays broadcast Values this way) or raises its usual TypeError.
+    """
+    a_is_value = isinstance(a, Value)
+    b_is_value = isinstance(b, Value)
+    if a_is_value:
+        ad = a.data
+    elif is_number(a):
+        ad = a = float(a)
+    else:
         return NotImplemented
-    return apply(
-        op, a if isinstance(a, Value) else float(a), b if isinstance(b, Value) else float(b)
-    )
+    if b_is_value:
+        bd = b.data
+    elif is_number(b):
+        bd = b = float(b)
+    else:
+        return NotImplemented
+    out = op.forward(ad, bd)
+    if not -_INF < out < _INF:
+        _check_finite(op, out, (ad, bd))
+    node = Value.__new__(Value)
+    node.data = out
+    node.grad = 0.0
+    node.label = ""
+    if not _grad_enabled.get():
+        _make_leaf(node)
+        return node
+    da, db = op.local_grads(out, ad, bd)
+    node.op = op
+    node._more = None
+    if a_is_value and b_is_value:
+        node._a, node._da, node._b, node._db = a, da, b, db
+        node._constants = None
+    elif a_is_value:
+        node._a, node._da, node._b, node._db = a, da, None, 0.0
+        node._constants = (None, bd)
+    elif b_is_value:
+        node._a, node._da, node._b, node._db = b, db, None, 0.0
+        node._constants = (ad, None)
+    else:
+        _make_leaf(node)
+        return node
+    node._id = next(_counter)
+    return node
 
 
 def apply(op: Op, *args: Value | float) -> Value:
@@ -279,34 +404,37 @@ def apply(op: Op, *args: Value | float) -> Value:
         Whatever `op.forward` raises for a domain error, and OverflowError when finite
         inputs give a non-finite result. Nothing is recorded when it raises.
     """
-    data = [a.data if isinstance(a, Value) else a for a in args]
+    data = [a.data if isinstance(a, Value) else float(a) for a in args]
     out = op.forward(*data)
-    if not math.isfinite(out) and all(map(math.isfinite, data)):
-        raise OverflowError(
-            f"{op.name}: result {out!r} is not finite for finite input(s) "
-            f"{', '.join(repr(d) for d in data)}"
-        )
+    if not -_INF < out < _INF:
+        _check_finite(op, out, data)
     node = Value.__new__(Value)
     node.data = out
     node.grad = 0.0
     node.label = ""
-    if _grad_enabled.get():
-        local_grads = op.local_grads(out, *data)
-        inputs: tuple[Value, ...] = args  # type: ignore[assignment]
-        if not all(isinstance(a, Value) for a in args):
-            # Plain numbers are arguments, not graph inputs: keep only the Values and
-            # their local derivatives.
-            inputs = tuple(a for a in args if isinstance(a, Value))
-            local_grads = tuple(d for a, d in zip(args, local_grads) if isinstance(a, Value))
-        if inputs:
-            node.op = op
-            node.args = args
-            node.inputs = inputs
-            node.local_grads = local_grads
-            return node
-    # Under no_grad(), or with no Value among the arguments, the result is a leaf.
-    node.op = None
-    node.args = node.inputs = node.local_grads = ()
+    inputs = [a for a in args if isinstance(a, Value)]
+    if not inputs or not _grad_enabled.get():
+        _make_leaf(node)
+        return node
+    local_grads: Any = op.local_grads(out, *data)
+    if len(inputs) != len(args):
+        # Plain numbers are arguments, not graph inputs: keep only the Values' derivatives,
+        # and remember the numbers (for pictures and for create_graph).
+        local_grads = [d for a, d in zip(args, local_grads) if isinstance(a, Value)]
+        node._constants = tuple(None if isinstance(a, Value) else a for a in args)
+    else:
+        node._constants = None
+    node.op = op
+    node._a, node._da = inputs[0], local_grads[0]
+    if len(inputs) == 1:
+        node._b, node._db = None, 0.0
+    else:
+        node._b, node._db = inputs[1], local_grads[1]
+    if len(inputs) > 2:
+        node._more = (tuple(inputs[2:]), tuple(local_grads[2:]))
+    else:
+        node._more = None
+    node._id = next(_counter)
     return node
 
 
