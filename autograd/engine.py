@@ -207,7 +207,13 @@ def grad(
     with mode:
         for node in reversed(order):
             g = grads.get(node)
-            if g is None or (not isinstance(g, Value) and g == 0.0) or not node.inputs:
+            if g is None or not node.inputs:
+                continue
+            if not isinstance(g, Value) and g == 0.0:
+                # A zero upstream gradient contributes exactly zero (no 0 * inf = nan), but
+                # the inputs are still used by the outputs: their gradient is 0, not "unused".
+                for child in node.inputs:
+                    grads.setdefault(child, 0.0)
                 continue
             if create_graph:
                 # Re-derive the local derivatives as Values from the same rule.
