@@ -248,7 +248,15 @@ def grad(
 
 
 def _as_value_list(x: Value | Sequence[Value], what: str) -> list[Value]:
-    items = [x] if isinstance(x, Value) else list(x)
+    if isinstance(x, Value):
+        items = [x]
+    else:
+        try:
+            items = list(x)
+        except TypeError:  # a bare number: say what was expected, not "not iterable"
+            raise TypeError(
+                f"grad: {what} must be a Value or a sequence of Values, got {type(x).__name__}"
+            ) from None
     for item in items:
         if not isinstance(item, Value):
             raise TypeError(f"grad: {what} must be Values, got {type(item).__name__}")
