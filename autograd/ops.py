@@ -360,7 +360,9 @@ def _logsumexp_forward(*xs: float) -> float:
     m = max(xs)
     if math.isinf(m):
         return m
-    return m + math.log(math.fsum(math.exp(x - m) for x in xs))
+    # The term of the maximum is exp(0) = 1 exactly; log1p of the rest keeps full precision
+    # when the result is near m (log(1 + 1e-5) would lose five digits to the rounding of 1 + ...).
+    return m + math.log1p(math.fsum([*(math.exp(x - m) for x in xs), -1.0]))
 
 
 def _logsumexp_local(out: Any, *xs: Any) -> tuple[Any, ...]:
