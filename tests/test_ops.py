@@ -676,3 +676,25 @@ def _precision_test(name: str) -> Callable[[], None]:
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_precision_over_the_whole_domain(name: str) -> None:
     _precision_test(name)()
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(floats(-1e3, -1e-3), st.integers(-20, 20))
+def test_negative_base_integer_exponent_precision(a: float, n: int) -> None:
+    try:
+        x = Value(a)
+        y = x ** float(n)
+    except (OverflowError, ZeroDivisionError):
+        return
+    y.backward()
+    assert math.isclose(y.data, float(mp.mpf(a) ** n), rel_tol=REL, abs_tol=1e-300)
+    want = 0.0 if n == 0 else float(n * mp.mpf(a) ** (n - 1))
+    assert math.isclose(x.grad, want, rel_tol=REL, abs_tol=1e-300)
+
+
+def test_zero_upstream_through_backward_steps() -> None:
+    x = Value(0.0)
+    y = x.sqrt() * 0.0
+    steps = list(autograd.backward_steps(y))
+    assert x.grad == 0.0
+    assert all(not math.isnan(c) for s in steps for c in s.contributions)

@@ -312,3 +312,74 @@ def test_value_times_array_broadcasts() -> None:
     np.testing.assert_array_equal(_data(out), [2.0, 4.0, 6.0])
     out.sum().backward()
     assert x.grad == 6.0
+
+
+# ---------------------------------------------------------------------------------------
+# Functions on sequences and composites
+# ---------------------------------------------------------------------------------------
+
+
+def test_sum_and_mean_are_one_node() -> None:
+    xs = [Value(1.0), Value(2.0), 3.0, Value(6.0)]
+    s = autograd.sum(xs)
+    assert s.op is autograd.OPS["sum"] and s.data == 12.0 and len(s.inputs) == 3
+    m = autograd.mean(xs)
+    assert m.data == 3.0
+    m.backward()
+    assert [x.grad for x in xs if isinstance(x, Value)] == [0.25, 0.25, 0.25]
+
+
+@pytest.mark.parametrize("f", [autograd.sum, autograd.mean, autograd.logsumexp, autograd.softmax])
+def test_empty_sequence_raises_value_error(f: Any) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        f([])
+
+
+def test_softmax_values_and_gradients() -> None:
+    x0 = [1.0, -2.0, 0.5]
+    xs = [Value(v) for v in x0]
+    p = autograd.softmax(xs)
+    e = [math.exp(v) for v in x0]
+    want = [v / math.fsum(e) for v in e]
+    for got, w in zip(p, want):
+        assert math.isclose(got.data, w, rel_tol=1e-14)
+    assert math.isclose(math.fsum(q.data for q in p), 1.0, rel_tol=1e-15)
+    p[0].backward()
+    # d p_0 / d x_j = p_0 (delta_0j - p_j)
+    for j, x in enumerate(xs):
+        assert math.isclose(x.grad, want[0] * ((j == 0) - want[j]), rel_tol=1e-12)
+
+
+def test_softmax_of_large_inputs_does_not_overflow() -> None:
+    xs = [Value(1000.0), Value(0.0), Value(-1000.0)]
+    p = autograd.softmax(xs)
+    assert [q.data for q in p] == [1.0, math.exp(-1000.0), 0.0]
+    p[0].backward()
+    assert [x.grad for x in xs] == [0.0, 0.0, 0.0]
+
+
+def test_linear_equals_the_chain_it_replaces() -> None:
+    w0, x0, b0 = [0.5, -1.5, 2.0], [3.0, 0.25, -1.0], 0.75
+    ws, xs, b = [Value(v) for v in w0], [Value(v) for v in x0], Value(b0)
+    out = autograd.linear(ws, xs, b)
+    assert len(autograd.topological_order(out)) == 8  # one node over seven leaves
+    out.backward()
+    ws2, xs2, b2 = [Value(v) for v in w0], [Value(v) for v in x0], Value(b0)
+    chain = b2 + ws2[0] * xs2[0] + ws2[1] * xs2[1] + ws2[2] * xs2[2]
+    chain.backward()
+    assert out.data == chain.data
+    assert [v.grad for v in [*ws, *xs, b]] == [v.grad for v in [*ws2, *xs2, b2]]
+    with pytest.raises(ValueError, match="3 weights but 2 inputs"):
+        autograd.linear(ws, xs[:2])
+
+
+def test_two_argument_functions_on_numbers_and_values() -> None:
+    assert autograd.maximum(2.0, 3) == 3.0 and type(autograd.maximum(2, 3)) is float
+    m = autograd.maximum(2.0, Value(1.0))
+    assert isinstance(m, Value) and m.data == 2.0
+    assert autograd.leaky_relu(-2.0) == -0.02
+    assert math.isclose(autograd.elu(-1.0, 2.0), 2.0 * math.expm1(-1.0))
+    x = Value(-1.0)
+    y = autograd.leaky_relu(x, 0.2)
+    y.backward()
+    assert y.data == -0.2 and x.grad == 0.2
