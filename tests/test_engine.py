@@ -80,6 +80,13 @@ def test_backward_with_a_gradient_scales_every_grad() -> None:
         y.backward(gradient=True)
 
 
+def test_backward_accepts_numpy_float_gradient() -> None:
+    np = pytest.importorskip("numpy")
+    x = Value(3.0)
+    (x * 2.0).backward(np.float64(0.5))
+    assert x.grad == 1.0 and type(x.grad) is float
+
+
 def test_backward_on_a_leaf() -> None:
     x = Value(1.0)
     x.backward()
@@ -170,6 +177,20 @@ def test_grad_of_a_single_input_returns_a_one_tuple() -> None:
     x = Value(2.0)
     result = autograd.grad(x * x, x)
     assert result == (4.0,)
+
+
+def test_grad_of_an_input_with_respect_to_itself() -> None:
+    x = Value(2.0)
+    assert autograd.grad(x, x) == (1.0,)
+    assert autograd.grad(x, x, grad_outputs=3.0) == (3.0,)
+
+
+def test_grad_with_respect_to_an_intermediate_node() -> None:
+    x = Value(2.0)
+    y = x * x
+    z = y.exp()
+    (g,) = autograd.grad(z, y)
+    assert g == math.exp(4.0)
 
 
 def test_grad_outputs_and_several_outputs() -> None:
