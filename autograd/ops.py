@@ -3,9 +3,10 @@
 Each entry (an `Op`) gives three things:
 
 - `name`, used in error messages, and `symbol`, used in pictures (`"*"` for `mul`);
-- `forward(*floats) -> float`: the value, on plain Python floats. It returns a finite float
-  or raises (`ValueError` outside the domain, `ZeroDivisionError`, `OverflowError`), with a
-  message naming the op and the operand;
+- `forward(*floats) -> float`: the value, on plain Python floats. From finite inputs it
+  returns a finite float or raises (`ValueError` outside the domain, `ZeroDivisionError`,
+  `OverflowError`), with a message naming the op and the operand; NaN and inf inputs
+  propagate as IEEE says (sin(inf) is nan, inf / 0 is inf), never raising;
 - `local_grads(out, *args) -> tuple`: the local derivative d(out)/d(arg) for each argument.
 
 A rule is written with arithmetic and with this module's own functions (`exp`, `log`,
