@@ -222,7 +222,13 @@ def grad(
     with mode:
         for node in reversed(order):
             g = grads.get(node)
-            if g is None or (not isinstance(g, Value) and g == 0.0) or not node.inputs:
+            if g is None or not node.inputs:
+                continue
+            if not isinstance(g, Value) and g == 0.0:
+                # A zero upstream gradient contributes exactly zero (no 0 * inf = nan), but
+                # the inputs are still used by the outputs: their gradient is 0, not "unused".
+                for child in node.inputs:
+                    grads.setdefault(child, 0.0)
                 continue
             if create_graph:
                 # Re-derive the local derivatives as Values from the same rule.
@@ -257,7 +263,15 @@ def grad(
 
 
 def _as_value_list(x: Value | Sequence[Value], what: str) -> list[Value]:
-    items = [x] if isinstance(x, Value) else list(x)
+    if isinstance(x, Value):
+        items = [x]
+    else:
+        try:
+            items = list(x)
+        except TypeError:  # a bare number: say what was expected, not "not iterable"
+            raise TypeError(
+                f"grad: {what} must be a Value or a sequence of Values, got {type(x).__name__}"
+            ) from None
     for item in items:
         if not isinstance(item, Value):
             raise TypeError(f"grad: {what} must be Values, got {type(item).__name__}")

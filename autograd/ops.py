@@ -3,9 +3,10 @@
 Each entry (an `Op`) gives three things:
 
 - `name`, used in error messages, and `symbol`, used in pictures (`"*"` for `mul`);
-- `forward(*floats) -> float`: the value, on plain Python floats. It returns a finite float
-  or raises (`ValueError` outside the domain, `ZeroDivisionError`, `OverflowError`), with a
-  message naming the op and the operand;
+- `forward(*floats) -> float`: the value, on plain Python floats. From finite inputs it
+  returns a finite float or raises (`ValueError` outside the domain, `ZeroDivisionError`,
+  `OverflowError`), with a message naming the op and the operand; NaN and inf inputs
+  propagate as IEEE says (sin(inf) is nan, inf / 0 is inf), never raising;
 - `local_grads(out, *args) -> tuple`: the local derivative d(out)/d(arg) for each argument.
 
 A rule is written with arithmetic and with this module's own functions (`exp`, `log`,
@@ -102,16 +103,29 @@ def _check_unary_finite(name: str, x: float, out: float) -> float:
 # ---------------------------------------------------------------------------------------
 
 
+def _ieee_div(a: Any, b: Any) -> Any:
+    """a / b for a rule: IEEE's signed inf or NaN where b == 0 (Python's float `/` raises)."""
+    if is_number(b) and b == 0.0 and is_number(a):
+        if a == 0.0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return a / b
+
+
 def _div_forward(a: float, b: float) -> float:
     if b == 0.0:
-        raise ZeroDivisionError(f"div: division by zero, got {a!r} / {b!r}")
+        if math.isfinite(a):
+            raise ZeroDivisionError(f"div: division by zero, got {a!r} / {b!r}")
+        # inf / 0 and nan / 0: a non-finite input propagates as IEEE says, like nan * x.
+        return _ieee_div(a, b)
     return a / b
 
 
 def _pow_forward(a: float, b: float) -> float:
-    if a == 0.0 and b < 0.0:
+    if a == 0.0 and b < 0.0 and math.isfinite(b):
+        # 0 ** -inf is IEEE's +inf (a non-finite input), Python returns it without raising.
         raise ZeroDivisionError(f"pow: zero to a negative power, got {a!r} ** {b!r}")
-    if a < 0.0 and math.isfinite(b) and not b.is_integer():
+    if a < 0.0 and math.isfinite(a) and math.isfinite(b) and not b.is_integer():
         # Python would return a complex number here; a real engine must not.
         raise ValueError(f"pow: a negative base needs an integer exponent, got {a!r} ** {b!r}")
     try:
@@ -137,8 +151,9 @@ def _pow_local(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
 ADD = Op("add", "+", lambda a, b: a + b, lambda out, a, b: (1.0, 1.0))
 SUB = Op("sub", "-", lambda a, b: a - b, lambda out, a, b: (1.0, -1.0))
 MUL = Op("mul", "*", lambda a, b: a * b, lambda out, a, b: (b, a))
-# d(a/b)/da = 1/b, d(a/b)/db = -a/b**2 = -out/b. b != 0 is guaranteed by the forward.
-DIV = Op("div", "/", _div_forward, lambda out, a, b: (1.0 / b, -out / b))
+# d(a/b)/da = 1/b, d(a/b)/db = -a/b**2 = -out/b. The forward allows b == 0 only for a
+# non-finite a (inf / 0 is inf), where the derivatives are IEEE's inf or NaN.
+DIV = Op("div", "/", _div_forward, lambda out, a, b: (_ieee_div(1.0, b), _ieee_div(-out, b)))
 NEG = Op("neg", "-", lambda a: -a, lambda out, a: (-1.0,))
 POW = Op("pow", "**", _pow_forward, _pow_local)
 
@@ -186,13 +201,16 @@ def _exp_forward(x: float) -> float:
 
 def _log_forward(x: float) -> float:
     if not x > 0.0:
-        if math.isnan(x):
-            return x
+        if math.isnan(x) or x == -math.inf:
+            # Non-finite inputs propagate as IEEE says: log(nan) = log(-inf) = nan.
+            return math.nan
         raise ValueError(f"log: input must be > 0, got {x!r}")
     return math.log(x)
 
 
 def _sqrt_forward(x: float) -> float:
+    if x == -math.inf:
+        return math.nan  # IEEE: sqrt(-inf) is nan, like any non-finite input's result
     if x < 0.0:
         raise ValueError(f"sqrt: input must be >= 0, got {x!r}")
     return math.sqrt(x)
@@ -314,8 +332,18 @@ SOFTPLUS = Op("softplus", "softplus", _softplus_forward, lambda out, x: (sigmoid
 # Trigonometry
 # ---------------------------------------------------------------------------------------
 
-SIN = Op("sin", "sin", math.sin, lambda out, x: (cos(x),))
-COS = Op("cos", "cos", math.cos, lambda out, x: (-sin(x),))
+
+def _sin_forward(x: float) -> float:
+    # math.sin(inf) raises "math domain error"; IEEE (and numpy, PyTorch) give nan.
+    return math.sin(x) if math.isfinite(x) else math.nan
+
+
+def _cos_forward(x: float) -> float:
+    return math.cos(x) if math.isfinite(x) else math.nan
+
+
+SIN = Op("sin", "sin", _sin_forward, lambda out, x: (cos(x),))
+COS = Op("cos", "cos", _cos_forward, lambda out, x: (-sin(x),))
 
 # ---------------------------------------------------------------------------------------
 # N-ary primitives: one node for many inputs
@@ -333,7 +361,9 @@ def _logsumexp_forward(*xs: float) -> float:
     m = max(xs)
     if math.isinf(m):
         return m
-    return m + math.log(math.fsum(math.exp(x - m) for x in xs))
+    # The term of the maximum is exp(0) = 1 exactly; log1p of the rest keeps full precision
+    # when the result is near m (log(1 + 1e-5) would lose five digits to the rounding of 1 + ...).
+    return m + math.log1p(math.fsum([*(math.exp(x - m) for x in xs), -1.0]))
 
 
 def _logsumexp_local(out: Any, *xs: Any) -> tuple[Any, ...]:
@@ -426,9 +456,9 @@ def softplus(x: Any) -> Any:
 
 def sin(x: Any) -> Any:
     """Sine (radians). Number -> float, Value -> Value."""
-    return _call("sin", x, math.sin)
+    return _call("sin", x, _sin_forward)
 
 
 def cos(x: Any) -> Any:
     """Cosine (radians). Number -> float, Value -> Value."""
-    return _call("cos", x, math.cos)
+    return _call("cos", x, _cos_forward)

@@ -273,11 +273,12 @@ class Value:
 
     def maximum(self, other: Any) -> Value:
         """Elementwise max; a tie splits the gradient 0.5/0.5 (torch.maximum)."""
-        return _binary(ops.MAXIMUM, self, other)
+        # Not _binary: a method has no reflected fallback, NotImplemented would be returned.
+        return apply(ops.MAXIMUM, self, _operand(other, "maximum"))
 
     def minimum(self, other: Any) -> Value:
         """Elementwise min; a tie splits the gradient 0.5/0.5 (torch.minimum)."""
-        return _binary(ops.MINIMUM, self, other)
+        return apply(ops.MINIMUM, self, _operand(other, "minimum"))
 
 
 # -----------------------------------------------------------------------------------------
