@@ -39,7 +39,11 @@ from .ops import Op, is_number
 def _as_float(x: object, where: str) -> float:
     """Convert a plain real number to float; anything else is a TypeError naming its type."""
     if is_number(x):
-        return float(x)  # type: ignore[arg-type]
+        try:
+            return float(x)  # type: ignore[arg-type]
+        except OverflowError:
+            shown = repr(x) if len(repr(x)) <= 40 else f"an integer of {len(str(x))} digits"
+            raise OverflowError(f"{where}: {shown} is too large for a float64") from None
     raise TypeError(
         f"{where}: expected a real number (int or float), got {type(x).__name__}: {x!r}"
     )
@@ -353,13 +357,13 @@ def _binary(op: Op, a: Any, b: Any) -> Value:
     if a_is_value:
         ad = a.data
     elif is_number(a):
-        ad = a = float(a)
+        ad = a = _as_float(a, op.name)
     else:
         return NotImplemented
     if b_is_value:
         bd = b.data
     elif is_number(b):
-        bd = b = float(b)
+        bd = b = _as_float(b, op.name)
     else:
         return NotImplemented
     out = op.forward(ad, bd)

@@ -383,3 +383,10 @@ def test_two_argument_functions_on_numbers_and_values() -> None:
     y = autograd.leaky_relu(x, 0.2)
     y.backward()
     assert y.data == -0.2 and x.grad == 0.2
+
+
+def test_huge_integer_raises_overflow_naming_the_op():
+    with pytest.raises(OverflowError, match=r"^Value: an integer of 401 digits is too large"):
+        Value(10**400)
+    with pytest.raises(OverflowError, match=r"^mul: an integer of 401 digits is too large"):
+        Value(1.0) * 10**400
