@@ -142,7 +142,7 @@ def _graph_class() -> type[graphviz.Digraph]:
                 bundle = super()._repr_mimebundle_(include, exclude, **kwargs)
             except graphviz.ExecutableNotFound:
                 return {"text/plain": DOT_INSTALL_HINT}
-            bundle["text/plain"] = f"<computation graph: {self.name or 'draw_dot'}>"
+            bundle["text/plain"] = "<computation graph (draw_dot); .source has its DOT text>"
             return bundle
 
         def _repr_svg_(self) -> str | None:
@@ -264,7 +264,12 @@ def _draw(
         format=format,
         graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "fontsize": "11"},
         node_attr={"fontname": "Helvetica", "fontsize": "11"},
-        edge_attr={"fontname": "Helvetica", "fontsize": "9", "arrowsize": "0.6"},
+        edge_attr={
+            "fontname": "Helvetica",
+            "fontsize": "9",
+            "arrowsize": "0.6",
+            "decorate": "true",
+        },
     )
     notes = [title] if title else []
     if shown is not None:
@@ -322,6 +327,9 @@ def _draw(
         }
         if node_state == "pending":
             op_attrs.update(fontcolor="gray45", color="gray60")
+        # The current step hands its gradient back along these edges: draw them in red.
+        flow = {"color": "red", "penwidth": "2"} if node_state == "current" else {}
+        op_attrs.update(flow)
         emit(v, f"op{i}", op_attrs)
         edges.edge(f"op{i}", f"v{i}")
         locals_iter = iter(v.local_grads)
@@ -330,7 +338,12 @@ def _draw(
                 local = next(locals_iter)
                 if shown is not None and arg not in shown:
                     continue  # drawn as part of the summary box below
-                edge_attrs = {"label": format_number(local)} if show_local_grads else {}
+                edge_attrs = (
+                    {"label": format_number(local), "fontcolor": "blue4"}
+                    if show_local_grads
+                    else {}
+                )
+                edge_attrs.update(flow)
                 edges.edge(f"v{index[arg]}", f"op{i}", **edge_attrs)
             else:
                 const_attrs = {

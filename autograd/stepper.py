@@ -62,6 +62,8 @@ class BackwardStepper:
         self.order: list[Value] = topo[::-1]
         self._rank = {v: i for i, v in enumerate(self.order)}
         self._names = {v: v.label or f"v{i}" for i, v in enumerate(topo)}
+        # The text writes gradients as dL/dx, with L the root's label when it has one.
+        self.loss_name = root.label or "L"
         if zero_grad:
             for v in topo:
                 v.grad = 0.0
@@ -156,6 +158,7 @@ class BackwardStepper:
     def explain(self) -> str:
         """The chain rule of the current step, with its numbers, as text.
 
+        Gradients are written dL/dx, with L the root's label (or "L" when it has none).
         E.g. for c = a * b with dL/dc = 2.0:
 
             step 1 of 3: c = a * b, and dL/dc = 2.0 is complete
@@ -166,14 +169,15 @@ class BackwardStepper:
         if self.current is None:
             return (
                 f"step 0 of {total}: nothing done yet. The first step seeds "
-                f"dL/d{self.name(self.root)} = {format_number(self.gradient)}."
+                f"d{self.loss_name}/d{self.name(self.root)} = {format_number(self.gradient)}."
             )
         s = self.current
         node = self.name(s.node)
+        L = self.loss_name
         head = f"step {self.position} of {total}: "
         if not s.inputs:
             return (
-                f"{head}{node} is a leaf: dL/d{node} = {format_number(s.upstream)} is final, "
+                f"{head}{node} is a leaf: d{L}/d{node} = {format_number(s.upstream)} is final, "
                 "nothing to hand on"
             )
         names = [self.name(v) for v in s.inputs]
@@ -183,7 +187,7 @@ class BackwardStepper:
             else " is complete"
         )
         lines = [
-            f"{head}{node} = {_expression(s.node, names)}, and dL/d{node} = "
+            f"{head}{node} = {_expression(s.node, names)}, and d{L}/d{node} = "
             f"{format_number(s.upstream)}{where}"
         ]
         for i, (child, local, contribution) in enumerate(
@@ -192,7 +196,7 @@ class BackwardStepper:
             formula = _local_formula(s.node, names, i)
             why = f"    (d{node}/d{child} = {formula})" if formula else ""
             lines.append(
-                f"  dL/d{child} += dL/d{node} * d{node}/d{child} = {format_number(s.upstream)} "
+                f"  d{L}/d{child} += d{L}/d{node} * d{node}/d{child} = {format_number(s.upstream)} "
                 f"* {format_number(local)} = {format_number(contribution)}{why}"
             )
         return "\n".join(lines)

@@ -213,8 +213,8 @@ def test_local_grads_label_the_edges():
     b = Value(-3.0, label="b")
     c = a * b
     source = draw_dot(c, show_local_grads=True).source
-    assert "v0 -> op2 [label=-3.0]" in source  # dc/da = b
-    assert "v1 -> op2 [label=2.0]" in source  # dc/db = a
+    assert "v0 -> op2 [label=-3.0 fontcolor=blue4]" in source  # dc/da = b
+    assert "v1 -> op2 [label=2.0 fontcolor=blue4]" in source  # dc/db = a
     assert "label=-3.0" not in draw_dot(c).source
 
 
