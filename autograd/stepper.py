@@ -182,7 +182,7 @@ class BackwardStepper:
             )
         names = [self.name(v) for v in s.inputs]
         where = (
-            f" (the seed: d{node}/d{node} = {format_number(self.gradient)})"
+            " (the seed: the output's gradient with respect to itself)"
             if s.node is self.root
             else " is complete"
         )

@@ -171,7 +171,7 @@ def test_explain_first_step_mentions_the_seed_and_constants():
     y.label = "y"
     stepper = BackwardStepper(y)
     stepper.step()
-    assert "(the seed: dy/dy = 1.0)" in stepper.explain()
+    assert "y = tanh(v1), and dy/dy = 1.0 (the seed" in stepper.explain()
     assert "y = tanh(v1)" in stepper.explain()
     assert "(dy/dv1 = 1 - tanh(v1)**2)" in stepper.explain()
     stepper.step()
