@@ -77,11 +77,9 @@ _RECORD_SPECIAL = re.compile(r'([{}|<>"\\])')
 def record_escape(text: str) -> str:
     """Escape `text` for one field of a graphviz record label, so it shows literally.
 
-    `{ } | < > " \\` each get a backslash. Leading/trailing spaces would be trimmed by
-    graphviz, which is harmless. Returns a `graphviz.nohtml` string where graphviz is
-    available, so a label like `<x>` is not taken for an HTML label when quoted.
+    `{ } | < > " \\` each get a backslash; a newline becomes graphviz's line break `\\n`.
     """
-    return _RECORD_SPECIAL.sub(r"\\\1", text)
+    return _RECORD_SPECIAL.sub(r"\\\1", text).replace("\n", "\\n")
 
 
 def format_number(x: float) -> str:
@@ -301,9 +299,11 @@ def _draw(
         if show_grad:
             grad = format_number(v.grad)
             fields.append(f"grad {grad}" if node_state != "pending" else f"grad so far {grad}")
-        record = " | ".join(fields)
+        # No spaces around the separators: graphviz 2.43 drops the spaces inside a field that
+        # starts with a space and then a non-ASCII letter ("{ é ü|...}" shows "éü").
+        record = "|".join(fields)
         if rankdir in ("LR", "RL"):
-            record = "{ " + record + " }"  # fields side by side, as micrograd draws them
+            record = "{" + record + "}"  # fields side by side, as micrograd draws them
         attrs = {"label": graphviz.nohtml(record), "shape": "record"}
         attrs["style"] = "filled"
         attrs["fillcolor"] = COLOURS[kind]

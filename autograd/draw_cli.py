@@ -16,6 +16,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .draw import DOT_INSTALL_HINT, RANKDIRS, VIZ_INSTALL_HINT, draw_dot, format_number
 from .expression import ExpressionError, parse_expression
@@ -25,6 +26,13 @@ FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "d
 
 class CommandError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (argparse prints the usage too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def add_draw_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -143,7 +151,7 @@ def _draw_command(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the draw command on its own (`python -m autograd.draw_cli ...`)."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="python -m autograd.draw_cli",
         description="Draw the computation graph of a formula, after backward.",
     )

@@ -156,7 +156,7 @@ def test_cli_writes_dot_and_prints_dot_without_output(tmp_path, capsys):
     assert main(["x*2", "--set", "x=3", "-o", str(tmp_path / "g.dot")]) == 0
     text = (tmp_path / "g.dot").read_text()
     assert text.startswith('digraph "computation graph"')
-    assert 'label="{ x | data 3.0 | grad 2.0 }"' in text
+    assert 'label="{x|data 3.0|grad 2.0}"' in text
     capsys.readouterr()
     assert main(["x*2", "--set", "x=3", "--rankdir", "TB", "--local-grads"]) == 0
     out = capsys.readouterr().out
@@ -187,6 +187,17 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
     assert result.stderr.startswith("chainrule draw: error: ")
     assert message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [([], "the following arguments are required: expression"), (["x", "--bogus"], "--bogus")],
+)
+def test_cli_usage_errors_are_one_line_exit_2(tmp_path, args, message):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("python -m autograd.draw_cli: error: ")
+    assert message in result.stderr and result.stderr.count("\n") == 1
 
 
 def test_cli_without_dot_says_how_to_install(tmp_path, monkeypatch, capsys):

@@ -201,11 +201,11 @@ def test_picture_marks_current_done_and_pending():
         "done", "done", "done", "done", "current", "pending", "pending"
     ]  # fmt: skip
     source = stepper.draw().source
-    e_line = next(s for s in source.splitlines() if 'label="{ e |' in s)
+    e_line = next(s for s in source.splitlines() if 'label="{e|' in s)
     assert "fillcolor=gold" in e_line
-    d_line = next(s for s in source.splitlines() if 'label="{ d |' in s)
-    assert "grad -2.0 }" in d_line and "gray" not in d_line
-    a_line = next(s for s in source.splitlines() if 'label="{ a |' in s)
+    d_line = next(s for s in source.splitlines() if 'label="{d|' in s)
+    assert "grad -2.0}" in d_line and "gray" not in d_line
+    a_line = next(s for s in source.splitlines() if 'label="{a|' in s)
     assert "grad so far 6.0" in a_line and "fillcolor=gray92" in a_line
     assert "step 5 of 7: e = a * b" in source  # the title
 
