@@ -121,7 +121,7 @@ def _graph_class() -> type[graphviz.Digraph]:
     """
     try:
         import graphviz
-    except ImportError as error:  # pragma: no cover - exercised by test_draw with a fake import
+    except ImportError as error:
         raise ImportError(
             f"draw_dot needs the graphviz Python package: {VIZ_INSTALL_HINT} "
             "(and Graphviz's `dot` program to render)"
@@ -276,7 +276,9 @@ def _draw(
             f"draw_dot(..., max_nodes={len(order)}) draws them all"
         )
     if notes:
-        graph.attr(label=graphviz.escape("\n".join(notes)), labelloc="t", labeljust="l")
+        # Each line escaped on its own, then joined by graphviz's left-justified line break.
+        title_text = "".join(graphviz.escape(note) + "\\l" for note in notes)
+        graph.attr(label=graphviz.nohtml(title_text), labelloc="t", labeljust="l")
 
     groups = _clusters(drawn, index, is_parameter) if cluster_by == "label" else {}
     bodies: dict[tuple[str, int | None] | None, list[str]] = {}
@@ -362,10 +364,12 @@ def _draw(
     if shown is not None:
         hidden = len(order) - len(drawn)
         frontier = sorted({index[v] for v in drawn for a in v.inputs if a not in shown})
-        summary = graphviz.escape(
-            f"... {hidden} more values not drawn\n(max_nodes={max_nodes}; pass a larger "
-            "max_nodes,\nor draw an intermediate value)"
-        )
+        lines = [
+            f"... {hidden} more values not drawn",
+            f"(max_nodes={max_nodes}; pass a larger max_nodes,",
+            "or draw an intermediate value)",
+        ]
+        summary = graphviz.nohtml("\\n".join(graphviz.escape(line) for line in lines))
         graph.node(
             "omitted", label=summary, shape="note", style="filled", fillcolor=COLOURS["summary"]
         )
