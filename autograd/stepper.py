@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,8 +63,9 @@ class BackwardStepper:
         self.order: list[Value] = topo[::-1]
         self._rank = {v: i for i, v in enumerate(self.order)}
         self._names = {v: v.label or f"v{i}" for i, v in enumerate(topo)}
-        # The text writes gradients as dL/dx, with L the root's label when it has one.
-        self.loss_name = root.label or "L"
+        # The text writes gradients as dL/dx, with L the root's label when that is a short
+        # name ("loss", "o"); a formula such as "tanh(x * w + b)" would not read as dL.
+        self.loss_name = root.label if re.fullmatch(r"[A-Za-z_]\w{0,11}", root.label) else "L"
         if zero_grad:
             for v in topo:
                 v.grad = 0.0
@@ -158,7 +160,7 @@ class BackwardStepper:
     def explain(self) -> str:
         """The chain rule of the current step, with its numbers, as text.
 
-        Gradients are written dL/dx, with L the root's label (or "L" when it has none).
+        Gradients are written dL/dx, with L the root's label if it is a short name, else "L".
         E.g. for c = a * b with dL/dc = 2.0:
 
             step 1 of 3: c = a * b, and dL/dc = 2.0 is complete

@@ -179,6 +179,17 @@ def test_explain_first_step_mentions_the_seed_and_constants():
     assert "(dv1/dx = 2.0)" in stepper.explain()
 
 
+def test_gradients_are_named_after_a_short_root_label():
+    x = Value(1.0, label="x")
+    for label, name in [("loss", "loss"), ("", "L"), ("tanh(x * 2.0)", "L")]:
+        y = (x * 2.0).tanh()
+        y.label = label
+        stepper = BackwardStepper(y)
+        stepper.step()
+        stepper.step()
+        assert f"d{name}/dx += d{name}/dv1 * dv1/dx = " in stepper.explain()
+
+
 def test_stepping_errors_say_what_to_do():
     L, _ = small_graph()
     stepper = BackwardStepper(L)
