@@ -8,6 +8,8 @@ import shutil
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import autograd
 from autograd import BackwardStepper, Value, backward_steps, topological_order
@@ -270,3 +272,55 @@ def test_widget_without_ipywidgets_says_which_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ipywidgets", None)
     with pytest.raises(ImportError, match=re.escape('pip install "chainrule[notebooks]"')):
         stepper.widget()
+
+
+# -- property: on any graph, stepping is backward() ----------------------------------------------
+
+SAFE_UNARY = ["tanh", "sin", "cos", "sigmoid", "softplus", "gelu"]
+
+
+@st.composite
+def graph_recipes(draw):
+    """A recipe for a graph: leaf values, then ops on earlier nodes (reuse included)."""
+    leaves = draw(st.lists(st.floats(-3, 3), min_size=1, max_size=4))
+    steps = []
+    for k in range(draw(st.integers(1, 15))):
+        n = len(leaves) + k
+        kind = draw(st.sampled_from(["unary", "add", "mul", "sub", "const"]))
+        steps.append((kind, draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1)),
+                      draw(st.sampled_from(SAFE_UNARY))))  # fmt: skip
+    return leaves, steps
+
+
+def build(recipe):
+    leaves, steps = recipe
+    nodes = [Value(x, label=f"x{i}") for i, x in enumerate(leaves)]
+    for kind, i, j, unary in steps:
+        a, b = nodes[i], nodes[j]
+        if kind == "unary":
+            nodes.append(getattr(a, unary)())
+        elif kind == "add":
+            nodes.append(a + b)
+        elif kind == "mul":
+            nodes.append(a * b)
+        elif kind == "sub":
+            nodes.append(a - b)
+        else:
+            nodes.append(a * 0.5 + 1.0)
+    return nodes[-1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(recipe=graph_recipes(), data=st.data())
+def test_property_stepping_equals_backward_and_back_is_exact(recipe, data):
+    expected = build(recipe)
+    expected.backward()
+    root = build(recipe)
+    stepper = BackwardStepper(root)
+    middle = data.draw(st.integers(0, len(stepper)))
+    stepper.goto(middle)
+    at_middle = grads(root)
+    stepper.run()
+    assert grads(root) == grads(expected)
+    stepper.goto(middle)
+    assert grads(root) == at_middle
