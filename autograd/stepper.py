@@ -161,11 +161,11 @@ class BackwardStepper:
         """The chain rule of the current step, with its numbers, as text.
 
         Gradients are written dL/dx, with L the root's label if it is a short name, else "L".
-        E.g. for c = a * b with dL/dc = 2.0:
+        Numbers are shown to 4 significant digits. E.g. for c = a * b with dL/dc = 2.0:
 
-            step 1 of 3: c = a * b, and dL/dc = 2.0 is complete
+            step 2 of 4: c = a * b, and dL/dc = 2.0 is complete
               dL/da += dL/dc * dc/da = 2.0 * -3.0 = -6.0    (dc/da = b)
-              dL/db += dL/dc * dc/db = 2.0 * 2.0 = 4.0      (dc/db = a)
+              dL/db += dL/dc * dc/db = 2.0 * 2.0 = 4.0    (dc/db = a)
         """
         total = len(self)
         if self.current is None:
