@@ -203,8 +203,10 @@ def test_leaves_parameters_and_computed_values_have_different_colours():
     w = Value(0.5, label="layers.0.weight[0, 0]")
     b = Value(0.1, label="layers.0.bias[0]")
     x = Value(2.0, label="x")
-    y = (w * x + b).tanh()
+    wx = w * x
+    y = (wx + b).tanh()
     source = draw_dot(y).source
+    ids = {v: i for i, v in enumerate(autograd.topological_order(y))}
 
     def fill(label: str) -> str:
         line = next(s for s in source.splitlines() if f'label="{{{label}|' in s)
@@ -213,7 +215,7 @@ def test_leaves_parameters_and_computed_values_have_different_colours():
     assert fill("x") == COLOURS["leaf"]
     assert fill(r"layers.0.weight[0, 0]") == COLOURS["parameter"]
     assert fill("layers.0.bias[0]") == COLOURS["parameter"]
-    assert fill("v2") == COLOURS["computed"]  # w * x
+    assert fill(f"v{ids[wx]}") == COLOURS["computed"]
     # An explicit set of parameters overrides the label rule.
     explicit = draw_dot(y, parameters=[x]).source
     x_line = next(s for s in explicit.splitlines() if 'label="{x|' in s)
