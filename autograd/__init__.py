@@ -14,9 +14,11 @@ Read in this order: `ops.py` (the derivative table), `value.py` (the node), `eng
 (backward), then `func.py`, `gradcheck.py`, `draw.py`, `stepper.py`.
 """
 
+from .draw import draw_dot
 from .engine import BackwardStep, backward, backward_steps, grad, topological_order
 from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .ops import OPS, Op, cos, exp, gelu, log, ndtr, relu, sigmoid, sin, softplus, sqrt, tanh
+from .stepper import BackwardStepper
 from .value import (
     Value,
     apply,
@@ -34,12 +36,14 @@ from .value import (
 __all__ = [
     "OPS",
     "BackwardStep",
+    "BackwardStepper",
     "Op",
     "Value",
     "apply",
     "backward",
     "backward_steps",
     "cos",
+    "draw_dot",
     "elu",
     "enable_grad",
     "exp",

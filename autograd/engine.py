@@ -115,6 +115,8 @@ class BackwardStep:
         inputs: the node's input Values (empty for a leaf).
         local_grads: d(node)/d(input) for each input.
         contributions: upstream * local_grad for each input: what is added to input.grad.
+        name, input_names: how the text names the node and its inputs: the label, or
+            `v<i>` with i the position in topological order (draw_dot's node ids).
     """
 
     index: int
@@ -123,16 +125,19 @@ class BackwardStep:
     inputs: tuple[Value, ...]
     local_grads: tuple[float, ...]
     contributions: tuple[float, ...]
+    name: str = ""
+    input_names: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        name = _name(self.node)
+        name = self.name or _name(self.node)
+        names = self.input_names or tuple(_name(child) for child in self.inputs)
         if not self.inputs:
             return f"step {self.index}: {name} is a leaf; its grad is {self.upstream!r}"
         lines = [
-            f"step {self.index}: {name} = {_describe(self.node)}, dL/d{name} = {self.upstream!r}"
+            f"step {self.index}: {name} = {_describe(self.node, names)}, "
+            f"dL/d{name} = {self.upstream!r}"
         ]
-        for child, local, contribution in zip(self.inputs, self.local_grads, self.contributions):
-            c = _name(child)
+        for c, local, contribution in zip(names, self.local_grads, self.contributions):
             lines.append(
                 f"  dL/d{c} += dL/d{name} * d{name}/d{c} = "
                 f"{self.upstream!r} * {local!r} = {contribution!r}"
@@ -144,9 +149,10 @@ def _name(v: Value) -> str:
     return v.label or f"v{id(v) % 10000:04d}"
 
 
-def _describe(v: Value) -> str:
+def _describe(v: Value, input_names: Sequence[str]) -> str:
     assert v.op is not None
-    parts = [_name(a) if isinstance(a, Value) else repr(a) for a in v.args]
+    names = iter(input_names)
+    parts = [next(names) if isinstance(a, Value) else repr(a) for a in v.args]
     if len(parts) == 2 and not v.op.symbol.isalpha():
         return f"{parts[0]} {v.op.symbol} {parts[1]}"
     return f"{v.op.symbol}({', '.join(parts)})"
@@ -166,6 +172,7 @@ def backward_steps(root: Value, gradient: float = 1.0) -> Iterator[BackwardStep]
         One `BackwardStep` per node; `print(step)` shows the chain rule with its numbers.
     """
     order = topological_order(root)
+    names = {node: node.label or f"v{i}" for i, node in enumerate(order)}
     for node in order:
         if node.inputs:
             node.grad = 0.0
@@ -175,7 +182,16 @@ def backward_steps(root: Value, gradient: float = 1.0) -> Iterator[BackwardStep]
         contributions = tuple(0.0 if g == 0.0 else g * local for local in node.local_grads)
         for child, contribution in zip(node.inputs, contributions):
             child.grad += contribution
-        yield BackwardStep(index, node, g, node.inputs, node.local_grads, contributions)
+        yield BackwardStep(
+            index,
+            node,
+            g,
+            node.inputs,
+            node.local_grads,
+            contributions,
+            names[node],
+            tuple(names[child] for child in node.inputs),
+        )
 
 
 def grad(

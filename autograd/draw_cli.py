@@ -1,0 +1,172 @@
+"""The `draw` command: a formula in, a picture of its graph (after backward) out.
+
+    chainrule draw "tanh(x*w + b)" --set x=1 w=-2 b=0.5 -o graph.svg
+    python -m autograd.draw_cli "tanh(x*w + b)" --set x=1 w=-2 b=0.5 -o graph.png
+
+The output format follows the extension of `-o` (.svg, .png, .pdf, or .dot/.gv for the DOT
+text); without `-o` the DOT text goes to stdout. `add_draw_command(subparsers)` adds the
+command to a larger argparse program (the `chainrule` command of nn/cli.py); `main()` runs it
+on its own. Errors are one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from .draw import DOT_INSTALL_HINT, RANKDIRS, VIZ_INSTALL_HINT, draw_dot, format_number
+from .expression import ExpressionError, parse_expression
+
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+
+
+class CommandError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (argparse prints the usage too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def add_draw_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `draw` subcommand to an argparse program; its handler is `args.func(args)`.
+
+    Args:
+        subparsers: what `parser.add_subparsers()` returned.
+    Returns:
+        The new subparser (`set_defaults(func=run_draw)` is already done).
+    """
+    parser = subparsers.add_parser(
+        "draw",
+        help="draw the computation graph of a formula, after backward",
+        description=(
+            "Parse a formula (numbers, variables, + - * / **, and functions such as tanh, exp, "
+            "log, relu, sigmoid), run backward from its value, and draw the graph with each "
+            "node's data and grad."
+        ),
+    )
+    _add_arguments(parser)
+    parser.set_defaults(func=run_draw)
+    return parser
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("expression", help='the formula, e.g. "tanh(x*w + b)"')
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        dest="assignments",
+        help="the value of every variable, e.g. --set x=1 w=-2 b=0.5",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        help="file to write: .svg, .png, .pdf, or .dot/.gv for DOT text (default: DOT to stdout)",
+    )
+    parser.add_argument(
+        "--rankdir", default="LR", choices=RANKDIRS, help="layout direction (default: LR)"
+    )
+    parser.add_argument(
+        "--local-grads",
+        action="store_true",
+        help="label each edge with its local derivative",
+    )
+
+
+def _parse_assignments(items: Sequence[str]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for item in items:
+        name, sep, number = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise CommandError(f"--set {item!r}: expected NAME=VALUE, e.g. x=1.5")
+        try:
+            value = float(number)
+        except ValueError:
+            raise CommandError(f"--set {item!r}: {number!r} is not a number") from None
+        if not math.isfinite(value):
+            raise CommandError(f"--set {item!r}: the value must be finite")
+        if name in values:
+            raise CommandError(f"--set: {name!r} is given twice")
+        values[name] = value
+    return values
+
+
+def run_draw(args: argparse.Namespace) -> int:
+    """Handle `draw`: parse, backward, write. Returns the exit status (0, or 2 on error)."""
+    try:
+        _draw_command(args)
+    except (CommandError, ExpressionError, ArithmeticError, ValueError, ImportError) as error:
+        print(f"chainrule draw: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _draw_command(args: argparse.Namespace) -> None:
+    import graphviz
+
+    values = _parse_assignments(args.assignments)
+    out, leaves = parse_expression(args.expression, values)
+    unused = sorted(set(values) - set(leaves))
+    if unused:
+        raise CommandError(
+            f"--set {unused[0]}: {unused[0]!r} does not appear in {args.expression!r}"
+        )
+    out.backward()
+    graph = draw_dot(out, rankdir=args.rankdir, show_local_grads=args.local_grads)
+
+    if args.output is None:
+        sys.stdout.write(graph.source)
+        return
+    path = Path(args.output)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise CommandError(
+            f"-o {args.output}: unknown extension {path.suffix!r}; use one of {', '.join(FORMATS)}"
+        )
+    if not path.parent.is_dir():
+        raise CommandError(f"-o {args.output}: directory {str(path.parent)!r} does not exist")
+    if fmt == "dot":
+        path.write_text(graph.source, encoding="utf-8")
+    else:
+        try:
+            data = graph.pipe(format=fmt)
+        except graphviz.ExecutableNotFound:
+            raise CommandError(DOT_INSTALL_HINT) from None
+        path.write_bytes(data)
+    grads = ", ".join(f"{name} {format_number(v.grad)}" for name, v in leaves.items())
+    print(f"{out.label} = {format_number(out.data)}")
+    print(f"grad: {grads}")
+    print(f"wrote {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the draw command on its own (`python -m autograd.draw_cli ...`)."""
+    parser = _OneLineErrors(
+        prog="python -m autograd.draw_cli",
+        description="Draw the computation graph of a formula, after backward.",
+    )
+    _add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        import graphviz  # noqa: F401
+    except ImportError:
+        print(
+            f"chainrule draw: error: needs the graphviz package: {VIZ_INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return 2
+    return run_draw(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

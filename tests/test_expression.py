@@ -1,0 +1,216 @@
+"""The safe formula parser and the `draw` command (python -m autograd.draw_cli)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograd import Value
+from autograd.draw_cli import add_draw_command, main
+from autograd.expression import ExpressionError, parse_expression, variable_names
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` not installed")
+
+
+# -- parsing -------------------------------------------------------------------------------------
+
+
+def test_neuron_formula_value_and_grads():
+    out, leaves = parse_expression("tanh(x*w + b)", {"x": 1.0, "w": -2.0, "b": 0.5})
+    assert out.data == math.tanh(-1.5)
+    out.backward()
+    dtanh = 1.0 - math.tanh(-1.5) ** 2
+    assert leaves["x"].grad == pytest.approx(dtanh * -2.0, rel=1e-14)
+    assert leaves["w"].grad == pytest.approx(dtanh * 1.0, rel=1e-14)
+    assert leaves["b"].grad == pytest.approx(dtanh, rel=1e-14)
+    assert list(leaves) == ["x", "w", "b"]  # reading order
+
+
+def test_a_variable_used_twice_is_one_leaf():
+    out, leaves = parse_expression("x**2 + 3*x", {"x": 2.0})
+    assert out.data == 10.0
+    out.backward()
+    assert leaves["x"].grad == 7.0
+
+
+def test_sub_expressions_label_their_nodes():
+    out, _ = parse_expression("tanh(x*w + b)", {"x": 1.0, "w": -2.0, "b": 0.5})
+    assert out.label == "tanh(x * w + b)"  # as ast.unparse writes it
+    assert out.inputs[0].label == "x * w + b"
+    assert out.inputs[0].inputs[0].label == "x * w"
+    long_text = "exp(alpha * beta) + log(gamma * delta) - sin(epsilon)"
+    out, _ = parse_expression(long_text, dict.fromkeys(variable_names(long_text), 1.0))
+    assert out.label == "out"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("-x + +y", 2.0 + 3.0),
+        ("x / y - 1", -2.0 / 3.0 - 1.0),
+        ("maximum(x, y) * minimum(x, y)", -6.0),
+        ("sum(x, y, 1)", 2.0),
+        ("logsumexp(x, y)", math.log(math.exp(-2.0) + math.exp(3.0))),
+        ("abs(x) + relu(x) + sigmoid(y) + exp(x) + log(y) + sqrt(y)",
+         2.0 + 0.0 + 1 / (1 + math.exp(-3.0)) + math.exp(-2.0) + math.log(3.0) + math.sqrt(3.0)),
+        ("leaky_relu(x, 0.1) + elu(x) + sin(y) * cos(y)",
+         -0.2 + math.expm1(-2.0) + math.sin(3.0) * math.cos(3.0)),
+    ],
+)  # fmt: skip
+def test_whitelisted_operators_and_functions(text, expected):
+    out, _ = parse_expression(text, {"x": -2.0, "y": 3.0})
+    assert out.data == pytest.approx(expected, rel=1e-14)
+
+
+def test_numbers_only_give_a_leaf():
+    out, leaves = parse_expression("2 * 3", {})
+    assert isinstance(out, Value) and out.data == 6.0 and leaves == {}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("__import__('os').system('true')", "unknown function \"__import__('os').system\""),
+        ("__import__('os')", "unknown function '__import__'"),
+        ("x.real", "'x.real' is not allowed"),
+        ("x[0]", "'x[0]' is not allowed"),
+        ("lambda: 1", "'lambda: 1' is not allowed"),
+        ("x if x else 1", "'x if x else 1' is not allowed"),
+        ("x < 1", "'x < 1' is not allowed"),
+        ("x // 2", "operator FloorDiv is not allowed"),
+        ("x @ x", "operator MatMult is not allowed"),
+        ("'text'", "\"'text'\" is not a real number"),
+        ("True + x", "'True' is not a real number"),
+        ("1j * x", "'1j' is not a real number"),
+        ("open(x)", "unknown function 'open'"),
+        ("math.exp(x)", "unknown function 'math.exp'"),
+        ("exp(x, x)", "exp takes 1 argument(s), got 2 in 'exp(x, x)'"),
+        ("maximum(x)", "maximum takes 2 argument(s), got 1"),
+        ("exp(x=1)", "keyword arguments are not allowed"),
+        ("sum(*x)", "*args is not allowed"),
+        ("_secret + 1", "name '_secret' is not allowed"),
+        ("x +", "cannot parse 'x +'"),
+        ("tanh + x", "'tanh' is a function: call it"),
+        ("y * 2", "no value for 'y': give one with --set y=<number>"),
+    ],
+)
+def test_anything_else_is_an_error_naming_the_token(text, message):
+    with pytest.raises(ExpressionError) as info:
+        parse_expression(text, {"x": 1.0})
+    assert message in str(info.value)
+
+
+def test_domain_errors_come_from_the_ops():
+    with pytest.raises(ValueError, match=r"log: input must be > 0, got -1.0"):
+        parse_expression("log(x)", {"x": -1.0})
+    with pytest.raises(ZeroDivisionError, match="div: division by zero"):
+        parse_expression("1 / x", {"x": 0.0})
+
+
+def test_deep_formula_needs_no_recursion_in_our_code():
+    text = " + ".join(["x"] * 500)
+    out, _ = parse_expression(text, {"x": 1.0})
+    assert out.data == 500.0
+    for deep in ("(" * 5000 + "x" + ")" * 5000, " + ".join(["x"] * 5000)):
+        with pytest.raises(ExpressionError) as info:
+            parse_expression(deep, {"x": 1.0})
+        assert "nested" in str(info.value) and len(str(info.value)) < 200
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "autograd.draw_cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=60,
+    )
+
+
+@needs_dot
+@pytest.mark.parametrize("suffix, magic", [(".svg", b"<?xml"), (".png", b"\x89PNG")])
+def test_cli_writes_svg_and_png(tmp_path, suffix, magic):
+    result = run_cli(
+        "tanh(x*w + b)", "--set", "x=1", "w=-2", "b=0.5", "-o", f"graph{suffix}", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / f"graph{suffix}").read_bytes().startswith(magic)
+    assert "tanh(x * w + b) = -0.9051" in result.stdout
+    assert "grad: x -0.3614, w 0.1807, b 0.1807" in result.stdout
+
+
+def test_cli_writes_dot_and_prints_dot_without_output(tmp_path, capsys):
+    assert main(["x*2", "--set", "x=3", "-o", str(tmp_path / "g.dot")]) == 0
+    text = (tmp_path / "g.dot").read_text()
+    assert text.startswith('digraph "computation graph"')
+    assert 'label="{x|data 3.0|grad 2.0}"' in text
+    capsys.readouterr()
+    assert main(["x*2", "--set", "x=3", "--rankdir", "TB", "--local-grads"]) == 0
+    out = capsys.readouterr().out
+    assert "rankdir=TB" in out and "v0 -> op1 [label=2.0" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["log(x)", "--set", "x=-1"], "log: input must be > 0, got -1.0"),
+        (["x.y", "--set", "x=1"], "'x.y' is not allowed"),
+        (["x + y", "--set", "x=1"], "no value for 'y'"),
+        (["x", "--set", "x=1", "z=2"], "--set z: 'z' does not appear in 'x'"),
+        (["x", "--set", "x"], "--set 'x': expected NAME=VALUE"),
+        (["x", "--set", "x=abc"], "'abc' is not a number"),
+        (["x", "--set", "x=inf"], "the value must be finite"),
+        (["x", "--set", "x=1", "x=2"], "'x' is given twice"),
+        (["x", "--set", "x=1", "-o", "g.jpeg2"], "unknown extension '.jpeg2'"),
+        (
+            ["x", "--set", "x=1", "-o", "no/such/dir/g.svg"],
+            "directory 'no/such/dir' does not exist",
+        ),
+    ],
+)
+def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("chainrule draw: error: ")
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [([], "the following arguments are required: expression"), (["x", "--bogus"], "--bogus")],
+)
+def test_cli_usage_errors_are_one_line_exit_2(tmp_path, args, message):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("python -m autograd.draw_cli: error: ")
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_cli_without_dot_says_how_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["x", "--set", "x=1", "-o", str(tmp_path / "g.svg")]) == 2
+    err = capsys.readouterr().err
+    assert "apt-get install graphviz" in err and err.count("\n") == 1
+
+
+def test_add_draw_command_plugs_into_a_larger_program(tmp_path):
+    parser = argparse.ArgumentParser(prog="chainrule")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_draw_command(subparsers)
+    args = parser.parse_args(["draw", "x * y", "--set", "x=2", "y=5", "-o", str(tmp_path / "g.gv")])
+    assert args.func(args) == 0
+    assert "data 10.0" in (tmp_path / "g.gv").read_text()
