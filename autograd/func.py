@@ -23,7 +23,9 @@ Read next: `gradcheck.py`, which checks these derivatives against finite differe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -87,8 +89,8 @@ def value_and_grad(
 
     def value_and_grad_f(*args: Any) -> Any:
         recording = is_grad_enabled()
-        with enable_grad():
-            call_args, wrt = _prepare(args, positions)
+        with enable_grad(), _transform_level() as level:
+            call_args, wrt = _prepare(args, positions, level)
             result = f(*call_args)
             if has_aux:
                 if not (isinstance(result, tuple) and len(result) == 2):
@@ -99,9 +101,9 @@ def value_and_grad(
                 out, aux = result
             else:
                 out, aux = result, None
-            out = _as_scalar_output(out, "value_and_grad")
-            keep_graph = recording and _needs_graph(args, out, wrt)
-            grads = _gradients(out, wrt, keep_graph)
+            out = _as_scalar_output(out, "value_and_grad", level)
+            keep_graph = recording and _needs_graph(args, out, level)
+            grads = _gradients(out, wrt, keep_graph, level)
         value: Any = out if keep_graph else _to_float(out)
         g = grads[0] if single else tuple(grads)
         return ((value, aux), g) if has_aux else (value, g)
@@ -134,12 +136,12 @@ def hessian(f: Callable[..., Any]) -> Callable[..., np.ndarray]:
         if not args:
             raise ValueError("hessian: f needs at least one argument to differentiate")
         recording = is_grad_enabled()
-        with enable_grad():
-            call_args, wrt = _prepare(args, tuple(range(len(args))))
-            out = _as_scalar_output(f(*call_args), "hessian")
-            first = _gradients(out, wrt, keep_graph=True)
-            keep_graph = recording and _needs_graph(args, out, wrt)
-            rows = [_gradients(g, wrt, keep_graph) for g in first]
+        with enable_grad(), _transform_level() as level:
+            call_args, wrt = _prepare(args, tuple(range(len(args))), level)
+            out = _as_scalar_output(f(*call_args), "hessian", level)
+            first = _gradients(out, wrt, True, level)
+            keep_graph = recording and _needs_graph(args, out, level)
+            rows = [_gradients(g, wrt, keep_graph, level) for g in first]
         if keep_graph:
             h = np.empty((len(args), len(args)), dtype=object)
             for i, row in enumerate(rows):
@@ -199,7 +201,38 @@ def _check_argnums(argnums: int | Sequence[int]) -> tuple[bool, tuple[int, ...]]
     raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
 
 
-def _prepare(args: tuple[Any, ...], positions: tuple[int, ...]) -> tuple[list[Any], list[Value]]:
+class _Internal(Value):
+    """A Value a transform made for itself: a variable for a float argument, or a constant.
+
+    `level` is the nesting depth of the transform call that made it (1 for the outermost).
+    A transform at level L treats Internal leaves of level >= L as its own (they come from
+    this call or from inner calls that have finished), and any other leaf as "outside".
+    """
+
+    __slots__ = ("level",)
+
+    def __init__(self, data: float, level: int) -> None:
+        super().__init__(data)
+        self.level = level
+
+
+_level: contextvars.ContextVar[int] = contextvars.ContextVar("chainrule_func_level", default=0)
+
+
+@contextlib.contextmanager
+def _transform_level() -> Iterator[int]:
+    """Enter one more level of transform nesting; yields this call's level."""
+    level = _level.get() + 1
+    token = _level.set(level)
+    try:
+        yield level
+    finally:
+        _level.reset(token)
+
+
+def _prepare(
+    args: tuple[Any, ...], positions: tuple[int, ...], level: int
+) -> tuple[list[Any], list[Value]]:
     """Replace each differentiated argument by a fresh Value; return (call args, those Values).
 
     A float becomes a new leaf. A Value becomes a new identity node `x + 0.0` on top of it:
@@ -217,7 +250,7 @@ def _prepare(args: tuple[Any, ...], positions: tuple[int, ...]) -> tuple[list[An
         if isinstance(x, Value):
             fresh = apply(ops.ADD, x, 0.0)
         elif ops.is_number(x):
-            fresh = Value(float(x))
+            fresh = _Internal(float(x), level)
         else:
             raise TypeError(
                 f"argument {i} must be a number or a Value to be differentiated, "
@@ -228,32 +261,41 @@ def _prepare(args: tuple[Any, ...], positions: tuple[int, ...]) -> tuple[list[An
     return call_args, wrt
 
 
-def _as_scalar_output(out: Any, where: str) -> Value:
+def _as_scalar_output(out: Any, where: str, level: int) -> Value:
     """f's result as a Value: a plain number is a constant; anything else is a TypeError."""
     if isinstance(out, Value):
         return out
     if ops.is_number(out):
-        return Value(float(out))
+        return _Internal(float(out), level)
     raise TypeError(f"{where}: f must return a scalar (a Value or a number), got {_describe(out)}")
 
 
-def _needs_graph(args: tuple[Any, ...], out: Value, wrt: list[Value]) -> bool:
+def _needs_graph(args: tuple[Any, ...], out: Value, level: int) -> bool:
     """Whether results must stay Values: a Value argument, or an outside Value in f's graph.
 
-    "Outside" means a leaf of out's graph other than the fresh variables made for this call:
-    a Value that f closed over (an outer transform's variable) or made as a constant.
+    "Outside" is any leaf of out's graph that this call (or a finished inner call) did not
+    make: a Value that f closed over (an outer transform's variable) or made as a constant.
     """
     if any(isinstance(a, Value) for a in args):
         return True
-    own = set(wrt)
-    return any(node.is_leaf and node not in own for node in engine.topological_order(out))
+    return any(
+        node.is_leaf and not (isinstance(node, _Internal) and node.level >= level)
+        for node in engine.topological_order(out)
+    )
 
 
-def _gradients(out: Value, wrt: list[Value], keep_graph: bool) -> list[Any]:
-    """d out / d x for each x in wrt: Values if keep_graph, else floats; unused -> 0."""
+def _gradients(out: Value, wrt: list[Value], keep_graph: bool, level: int) -> list[Any]:
+    """d out / d x for each x in wrt: Values if keep_graph, else floats; unused -> 0.
+
+    A gradient that is a constant (a leaf, e.g. d(3x)/dx) is returned as this call's own
+    constant, so an outer transform knows it depends on nothing outside.
+    """
     grads = engine.grad(out, wrt, create_graph=keep_graph, allow_unused=True)
     if keep_graph:
-        return [Value(0.0) if g is None else g for g in grads]
+        return [
+            _Internal(0.0 if g is None else g.data, level) if g is None or g.is_leaf else g
+            for g in grads
+        ]
     return [0.0 if g is None else float(g) for g in grads]
 
 
@@ -267,6 +309,8 @@ def _describe(x: Any) -> str:
         return f"a {type(x).__name__} of length {len(x)}"
     if isinstance(x, np.ndarray):
         return f"a numpy array of shape {x.shape}"
+    if isinstance(x, Value):
+        return f"a single {x!r}"
     return f"{type(x).__name__} {x!r}"
 
 
