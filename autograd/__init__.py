@@ -35,8 +35,8 @@ from .value import (
 __all__ = [
     "OPS",
     "BackwardStep",
-    "Op",
     "GradcheckError",
+    "Op",
     "Value",
     "apply",
     "backward",

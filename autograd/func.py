@@ -194,8 +194,10 @@ def _check_argnums(argnums: int | Sequence[int]) -> tuple[bool, tuple[int, ...]]
     """(True, (i,)) for an int, (False, positions) for a tuple or list of ints."""
     if isinstance(argnums, int) and not isinstance(argnums, bool):
         return True, (argnums,)
-    if isinstance(argnums, (tuple, list)) and argnums and all(
-        isinstance(i, int) and not isinstance(i, bool) for i in argnums
+    if (
+        isinstance(argnums, (tuple, list))
+        and argnums
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in argnums)
     ):
         return False, tuple(argnums)
     raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
@@ -253,8 +255,7 @@ def _prepare(
             fresh = _Internal(float(x), level)
         else:
             raise TypeError(
-                f"argument {i} must be a number or a Value to be differentiated, "
-                f"got {_describe(x)}"
+                f"argument {i} must be a number or a Value to be differentiated, got {_describe(x)}"
             )
         call_args[i] = fresh
         wrt.append(fresh)

@@ -192,9 +192,7 @@ def _check_first_order(
 ) -> list[Row]:
     xs = [Value(x) for x in point]
     out = _call_scalar(f, xs, where)
-    analytic = [
-        0.0 if g is None else float(g) for g in engine.grad(out, xs, allow_unused=True)
-    ]
+    analytic = [0.0 if g is None else float(g) for g in engine.grad(out, xs, allow_unused=True)]
 
     def value_at(i: int, x_i: float) -> float:
         shifted = list(point)
@@ -220,9 +218,7 @@ def _check_first_order(
             low, high = min(forward, backward), max(forward, backward)
             slack = atol + rtol * max(abs(low), abs(high))
             status = "kink" if low - slack <= a <= high + slack else "KINK"
-        rows.append(
-            Row(names[i], x, a, numeric, abs_error, rel_error, status, (backward, forward))
-        )
+        rows.append(Row(names[i], x, a, numeric, abs_error, rel_error, status, (backward, forward)))
     return rows
 
 

@@ -300,9 +300,12 @@ def _n_ary(b: _Builder, name: str) -> list[Ref | float]:
 
 def _linear(b: _Builder, name: str) -> list[Ref | float]:
     n = b.draw(st.integers(1, 3))
-    return [b.operand()] + [b.operand() for _ in range(n)] + [b.pick()] + [
-        b.operand() for _ in range(n - 1)
-    ]
+    return (
+        [b.operand()]
+        + [b.operand() for _ in range(n)]
+        + [b.pick()]
+        + [b.operand() for _ in range(n - 1)]
+    )
 
 
 _OPERANDS: dict[str, Operands] = {
@@ -347,25 +350,33 @@ def _generic_operands(b: _Builder, name: str) -> list[Ref | float] | None:
 
 
 def _smooth_near(b: _Builder, name: str, args: list[Ref | float]) -> bool:
-    """For an unknown op: defined, and its derivative continuous, within the gap of each operand.
+    """For an unknown op: defined, and without a kink, within the gap of each operand.
 
-    Central differences with step `gap` must reproduce the local derivative to 1e-3: a kink
-    or a domain edge within the gap makes them disagree (or the forward raise).
+    Uses the forward only (the rule is what the tests are to check): the jump between the
+    one-sided differences, forward - backward, is about h f'' for a smooth op and halves with
+    the step h; at a kink it stays. The same test as gradcheck's, with h = the gap.
     """
     op = OPS[name]
     point = [b.value(a) for a in args]
-    out = op.forward(*point)
-    local = op.local_grads(out, *point)
+
+    def at(k: int, x: float) -> float:
+        return op.forward(*point[:k], x, *point[k + 1 :])
+
     for k, a in enumerate(args):
         if not isinstance(a, Ref):
             continue
-        h = b.gap(a)
+        h, mid = b.gap(a), point[k]
         try:
-            up = op.forward(*point[:k], point[k] + h, *point[k + 1 :])
-            down = op.forward(*point[:k], point[k] - h, *point[k + 1 :])
+            f_mid = at(k, mid)
+            jumps = [
+                (at(k, mid + s) - f_mid) / s - (f_mid - at(k, mid - s)) / s for s in (h, h / 2)
+            ]
+            slope = abs(at(k, mid + h) - f_mid) / h
         except (ValueError, ZeroDivisionError, OverflowError):
             return False
-        if not abs((up - down) / (2 * h) - local[k]) <= 1e-3 * (1.0 + abs(local[k])):
+        if abs(jumps[0]) > 1e-3 * (1.0 + slope) and abs(jumps[0] - 2 * jumps[1]) > 0.25 * abs(
+            jumps[0]
+        ):
             return False
     return True
 
@@ -414,7 +425,8 @@ def expressions(
     for _ in range(draw(st.integers(1, max_ops))):
         builder.try_op(draw(st.sampled_from(op_names)))
     builder.output()
-    return Expression(tuple(names[:n_leaves]), tuple(builder.values[:n_leaves]), tuple(builder.nodes))
+    leaves = tuple(builder.values[:n_leaves])
+    return Expression(tuple(names[:n_leaves]), leaves, tuple(builder.nodes))
 
 
 def assert_grad_close(

@@ -75,7 +75,7 @@ def test_value_and_grad():
 def test_value_and_grad_with_aux():
     (value, aux), g = value_and_grad(lambda x: (x * x, "note"), has_aux=True)(3.0)
     assert (value, aux, g) == (9.0, "note", 6.0)
-    with pytest.raises(TypeError, match=r"has_aux=True.*\(output, aux\), got a single Value\(data=9.0"):
+    with pytest.raises(TypeError, match=r"has_aux=True.*\(output, aux\), got a single Value"):
         value_and_grad(lambda x: x * x, has_aux=True)(3.0)
 
 

@@ -47,9 +47,7 @@ def test_catches_a_wrong_rule_with_a_table():
     message = str(info.value)
     lines = message.splitlines()
     assert lines[0].startswith("gradcheck: analytic and numeric derivatives differ for 1 of 2")
-    assert lines[1].split() == [
-        "input", "value", "analytic", "numeric", "abs", "error", "rel", "error", "status",
-    ]
+    assert lines[1].split() == "input value analytic numeric abs error rel error status".split()
     row_x, row_y = lines[2].split(), lines[3].split()
     assert row_x[:2] == ["input", "0"] and row_x[-1] == "MISMATCH"
     assert math.isclose(float(row_x[3]), 4 * math.cos(0.3), rel_tol=1e-9)  # analytic

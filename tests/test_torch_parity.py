@@ -53,17 +53,21 @@ TORCH_OPS = {
     "cos": torch.cos,
     "sum": lambda *xs: torch.stack([_t(x) for x in xs]).sum(),
     "logsumexp": lambda *xs: torch.logsumexp(torch.stack([_t(x) for x in xs]), dim=0),
-    "linear": lambda b, *wx: _t(b)
-    + torch.stack([_t(w) for w in wx[: len(wx) // 2]])
-    .mul(torch.stack([_t(x) for x in wx[len(wx) // 2 :]]))
-    .sum(),
+    "linear": lambda b, *wx: (
+        _t(b)
+        + torch.stack([_t(w) for w in wx[: len(wx) // 2]])
+        .mul(torch.stack([_t(x) for x in wx[len(wx) // 2 :]]))
+        .sum()
+    ),
 }
 
 REL = 1e-12
 
 
 def test_every_op_has_a_torch_equivalent():
-    assert set(TORCH_OPS) == set(OPS), f"ops without a torch equivalent: {set(OPS) - set(TORCH_OPS)}"
+    missing = set(OPS) - set(TORCH_OPS)
+    assert not missing, f"ops without a torch equivalent: {missing}"
+    assert set(TORCH_OPS) == set(OPS)
 
 
 def _close(ours, theirs, scale):
@@ -75,7 +79,9 @@ def _close(ours, theirs, scale):
 def _torch_derivatives(expr: Expression):
     xs = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in expr.values]
     out = expr.evaluate(xs, lambda name, args: TORCH_OPS[name](*args))
-    first = torch.autograd.grad(out, xs, create_graph=True, allow_unused=True, materialize_grads=True)
+    first = torch.autograd.grad(
+        out, xs, create_graph=True, allow_unused=True, materialize_grads=True
+    )
     second = []
     for g in first:
         if g.requires_grad:
