@@ -50,7 +50,8 @@ def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..
         A function with f's signature returning d f / d args[argnums]. Floats when called with
         floats; Values with a graph when called with any Value, or when f's result depends on
         Values other than its arguments (so `grad(grad(f))` and closures over an outer
-        transform's variable work).
+        transform's variable work). Inside `no_grad()` the derivative is still computed (a
+        transform ignores an enclosing no_grad, as in torch.func) but returned as floats.
 
     Raises:
         TypeError: f returns something other than a scalar; argnums is not an int or tuple.

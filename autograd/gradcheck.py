@@ -108,12 +108,12 @@ def gradcheck(
         inputs: the point, as numbers (or Values, whose `.data` is used).
         eps: the step. None (the default) means eps_machine**(1/3) * max(1, |x_i|) per input,
             about 6e-6 near 1 (see the module docstring). PyTorch's gradcheck uses a fixed
-            eps=1e-6 and JAX's check_grads eps=1e-4.
+            eps=1e-6; JAX's check_grads a fixed eps=1e-4, along one random direction.
         atol, rtol: the check is |analytic - numeric| <= atol + rtol * |numeric|, elementwise
             like numpy.allclose and torch.allclose. The defaults (1e-8, 1e-5) are numpy's
             allclose defaults and are much tighter than PyTorch's gradcheck (atol=1e-5,
-            rtol=1e-3) and JAX's check_grads (1e-5 for float64): a scalar engine in float64
-            with the step above gets about 1e-10 relative on smooth functions, so a looser
+            rtol=1e-3) and JAX's check_grads (atol = rtol = 1e-5 for float64): in float64,
+            with the step above, smooth functions agree to about 1e-10 relative, so a looser
             check would let small rule errors through.
         raise_exception: raise GradcheckError on a mismatch (default), or return False.
 

@@ -6,7 +6,7 @@ Public and documented: this project's own tests use it, and so can yours.
   Its ops come from the derivative table `autograd.OPS`, so an op added to the table is
   property-tested with no change here. Sub-expressions are shared and reused (`x * x`, one
   node feeding several others), and every op gets operands inside its domain and away from
-  its kinks, with a margin wider than any finite-difference step can move them.
+  its kinks, with a margin far wider than gradcheck's default steps can move them.
 - `assert_grad_close(f, inputs, order=1|2)` checks first (and second) derivatives against
   central finite differences (`gradcheck`, `gradgradcheck`).
 

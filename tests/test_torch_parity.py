@@ -3,6 +3,14 @@
 Each op in the derivative table maps to its torch equivalent below. An op missing from the
 map fails `test_every_op_has_a_torch_equivalent`, so a new op cannot be skipped silently.
 Skipped cleanly where torch is not installed (CI installs torch==2.13.0, see .ci/run).
+
+Tolerance: relative 1e-12, with an absolute floor of 1e-12 times the largest value or
+derivative of the same expression. The floor is needed where a result is tiny next to the
+numbers it came from: torch's tanh backward is 1 - tanh(x)**2, which keeps only absolute
+precision (about 1e-16) where tanh saturates, while ours keeps relative precision
+(DESIGN.md: tanh'(20) = 1.7e-17, torch gives 0). Checked with a purely relative 1e-12 over
+3000 random graphs: the only differences were results tiny next to the expression's other
+numbers (cancellation, saturated tanh); no rule or kink convention differs.
 """
 
 from __future__ import annotations
@@ -106,7 +114,13 @@ def _our_derivatives(expr: Expression):
     return out.data, [g.data for g in first], second
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(expressions(max_ops=8))
 def test_values_and_first_and_second_derivatives_match_torch(expr):
     value, first, second = _our_derivatives(expr)
@@ -118,3 +132,13 @@ def test_values_and_first_and_second_derivatives_match_torch(expr):
     for i, (row, t_row) in enumerate(zip(second, t_second)):
         for j, (h, t_h) in enumerate(zip(row, t_row)):
             assert _close(h, t_h, scale), (expr.names[i], expr.names[j], h, t_h)
+
+
+def test_tanh_derivative_in_saturation_is_more_precise_than_torch():
+    # The reason for the absolute floor above, pinned: at x = 20 torch's 1 - tanh**2 is 0.
+    x = torch.tensor(20.0, dtype=torch.float64, requires_grad=True)
+    (t_g,) = torch.autograd.grad(torch.tanh(x), x)
+    v = Value(20.0)
+    (g,) = engine_grad(v.tanh(), v)
+    assert t_g.item() == 0.0
+    assert math.isclose(g, 1.6993417021166355e-17, rel_tol=1e-12)
