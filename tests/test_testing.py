@@ -95,13 +95,15 @@ def test_sub_expressions_are_shared_and_reused():
 
 CUBE = Op("cube", "cube", lambda x: x**3, lambda out, x: (3 * x * x,))
 WRONG_CUBE = Op("wrong_cube", "cube", lambda x: x**3, lambda out, x: (3 * x,))
+# Right first derivative, but float() cuts the graph: second derivatives come out wrong.
+GRAPHLESS_SIN = Op("graphless_sin", "sin", math.sin, lambda out, x: (math.cos(float(x)),))
 KINKED = Op("kinked", "kinked", lambda x: abs(x) * 2.0 + x, lambda out, x: (4.0 * (x > 0) - 1.0,))
 
 
 @pytest.fixture
 def extra_ops(monkeypatch):
     """The table with three ops added, as a user (or a new table entry) would add them."""
-    for op in (CUBE, WRONG_CUBE, KINKED):
+    for op in (CUBE, WRONG_CUBE, GRAPHLESS_SIN, KINKED):
         monkeypatch.setitem(OPS, op.name, op)
 
 
@@ -119,6 +121,20 @@ def test_a_new_op_with_a_wrong_rule_is_caught(extra_ops):
         assert_grad_close(expr, expr.values)
 
     with pytest.raises(GradcheckError, match="MISMATCH"):
+        check()
+
+
+def test_a_rule_wrong_only_at_second_order_is_caught_at_order_2(extra_ops):
+    strategy = expressions(ops=["graphless_sin", "mul"])
+    for expr in _draws(strategy, n=20):
+        assert_grad_close(expr, expr.values, order=1)
+
+    @settings(RANDOM_GRAPHS, max_examples=50)
+    @given(strategy)
+    def check(expr):
+        assert_grad_close(expr, expr.values, order=2)
+
+    with pytest.raises(GradcheckError, match=r"(?s)gradgradcheck: .*MISMATCH"):
         check()
 
 
