@@ -8,7 +8,7 @@ derivative as a new function (the names and argument conventions of `torch.func`
     >>> from autograd.func import grad
     >>> d2 = grad(grad(tanh))      # tanh''
     >>> round(d2(0.3), 12)
-    -0.53143993103
+    -0.533181878201
 
 How composition works. A transform called with plain floats returns floats. Called with
 Values (which is what an outer transform passes in), it differentiates with

@@ -400,7 +400,8 @@ def expressions(
         names: the leaves' names; between `min_leaves` and len(names) leaves are used.
         min_leaves: the fewest leaves.
         max_ops: the most ops drawn (shift nodes and the final sum come on top).
-        ops: names from `autograd.OPS` to draw from; default all of them.
+        ops: names from `autograd.OPS` to draw from; default all of them. Whatever the
+            choice, shift nodes are `add` and several outputs are joined by one `sum`.
         values: a strategy for leaf values; default floats in [-3, 3].
 
     Returns:

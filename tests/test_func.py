@@ -134,3 +134,40 @@ def test_bad_input(call, error, message):
 def test_transforms_are_named_after_their_function():
     assert grad(f).__name__ == "grad(f)"
     assert hessian(f).__name__ == "hessian(f)"
+
+
+def test_module_docstring_example_runs():
+    import doctest
+
+    import autograd.func
+
+    result = doctest.testmod(autograd.func)
+    assert result.attempted > 0 and result.failed == 0
+
+
+# autograd.grad, the engine function the transforms stand on (PyTorch's torch.autograd.grad).
+
+
+def test_engine_grad_leaves_dot_grad_alone_and_returns_one_per_input():
+    x, y = Value(2.0), Value(3.0)
+    out = x * y + x
+    assert autograd.grad(out, [x, y]) == (4.0, 2.0)
+    assert x.grad == 0.0 and y.grad == 0.0
+
+
+def test_engine_grad_of_an_unused_input():
+    x, unused = Value(2.0), Value(5.0, label="w")
+    with pytest.raises(ValueError, match=r"input 1 'w' \(data=5.0\) is not used"):
+        autograd.grad(x * x, [x, unused])
+    assert autograd.grad(x * x, [x, unused], allow_unused=True) == (4.0, None)
+
+
+def test_engine_grad_create_graph_gives_differentiable_values():
+    x = Value(0.5)
+    (g,) = autograd.grad(autograd.sin(x) * x, x, create_graph=True)
+    assert isinstance(g, Value) and not g.is_leaf
+    (h,) = autograd.grad(g, x)
+    assert math.isclose(h, 2 * math.cos(0.5) - 0.5 * math.sin(0.5), rel_tol=1e-15)
+    # A gradient that depends on no input is a constant leaf Value.
+    (c,) = autograd.grad(x + 1.0, x, create_graph=True)
+    assert isinstance(c, Value) and c.is_leaf and c.data == 1.0
