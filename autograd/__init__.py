@@ -17,6 +17,7 @@ Read in this order: `ops.py` (the derivative table), `value.py` (the node), `eng
 from .draw import draw_dot
 from .engine import BackwardStep, backward, backward_steps, grad, topological_order
 from .grad_mode import enable_grad, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import OPS, Op, cos, exp, gelu, log, ndtr, relu, sigmoid, sin, softplus, sqrt, tanh
 from .stepper import BackwardStepper
 from .value import (
@@ -37,6 +38,7 @@ __all__ = [
     "OPS",
     "BackwardStep",
     "BackwardStepper",
+    "GradcheckError",
     "Op",
     "Value",
     "apply",
@@ -49,6 +51,8 @@ __all__ = [
     "exp",
     "gelu",
     "grad",
+    "gradcheck",
+    "gradgradcheck",
     "is_grad_enabled",
     "leaky_relu",
     "linear",
@@ -69,3 +73,13 @@ __all__ = [
     "tanh",
     "topological_order",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # `autograd.func` and `autograd.testing` load on first use: testing needs hypothesis,
+    # which `import autograd` must not.
+    if name in ("func", "testing"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'autograd' has no attribute {name!r}")

@@ -211,8 +211,7 @@ def grad(
         grad_outputs: d(loss)/d(output) for each output (default 1.0 each).
         create_graph: if True, the returned gradients are Values with a graph of their own,
             built from the same derivative table, so they can be differentiated again
-            (second and higher derivatives). If False they are floats... wrapped as leaf
-            Values? No: floats, the cheapest thing to return.
+            (second and higher derivatives). If False they are floats.
         allow_unused: if False (the default), an input that no output depends on raises
             ValueError; if True its gradient is None.
 

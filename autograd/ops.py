@@ -81,6 +81,10 @@ def _ieee_power(a: Any, p: float) -> Any:
     DESIGN.md says an infinite derivative is `inf` (PyTorch gives inf too).
     """
     if not is_number(a):
+        if float(a) == 0.0 and float(p) < 0.0:
+            # Singular under create_graph too: the derivative is the IEEE inf, a constant
+            # (the Value forward would raise ZeroDivisionError on 0.0 ** negative).
+            return _ieee_power(float(a), float(p))
         return a**p
     a = float(a)
     try:
@@ -136,7 +140,10 @@ def _pow_forward(a: float, b: float) -> float:
 
 def _pow_local(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
     # d/da a**b = b * a**(b-1). PyTorch's convention: d/dx x**0 = 0, even at x = 0.
-    da = 0.0 if float(b) == 0.0 else b * _ieee_power(a, b - 1)
+    # A Value exponent at 0 is masked only where a == 0 too (0 * 0**-1 would be nan):
+    # elsewhere b * a**(b-1) is already 0, and keeping it as a graph keeps d2/(da db) = 1/a.
+    masked = float(b) == 0.0 and (is_number(b) or float(a) == 0.0)
+    da = 0.0 if masked else b * _ieee_power(a, b - 1)
     # d/db a**b = a**b * log(a), defined for a > 0. At a == 0 with b >= 0 PyTorch masks it
     # to 0 (the limit from a > 0 along the exponent is 0). For a < 0 it does not exist.
     if float(a) > 0.0:
@@ -218,7 +225,8 @@ def _sqrt_forward(x: float) -> float:
 
 def _sqrt_local(out: Any, x: Any) -> tuple[Any]:
     # 1 / (2 sqrt(x)); infinite at 0, as in PyTorch (a float division by 0.0 would raise).
-    if is_number(out) and out == 0.0:
+    if float(out) == 0.0:
+        # float() also for a Value under create_graph, where 0.5 / out would raise.
         return (math.inf,)
     return (0.5 / out,)
 
@@ -235,7 +243,10 @@ SQRT = Op("sqrt", "sqrt", _sqrt_forward, _sqrt_local)
 def _tanh_local(out: Any, x: Any) -> tuple[Any]:
     # tanh'(x) = sech(x)**2 = 4 e / (1 + e)**2 with e = exp(-2|x|). The textbook 1 - tanh**2
     # cancels to 0.0 for |x| > 19, but tanh'(20) is 1.7e-17. This form never cancels.
-    e = exp(-2.0 * abs(x))
+    # The identity holds with either sign of the exponent, so the sign is a constant chosen
+    # from x (e <= 1, never overflowing) rather than abs(x): abs would put a kink into the
+    # rule, and a create_graph pass would then give 0 for the third derivative at 0, not -2.
+    e = exp((-2.0 if float(x) >= 0.0 else 2.0) * x)
     return (4.0 * e / (1.0 + e) ** 2,)
 
 
