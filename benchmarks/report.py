@@ -10,7 +10,8 @@ PHASES = (("build", "forward"), ("backward",), ("step",), ("total",), ("free",))
 def _ms(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    return f"{seconds * 1e3:,.1f}"
+    ms = seconds * 1e3
+    return f"{ms:,.1f}" if ms >= 1 else f"{ms:.3f}"
 
 
 def _ratio(x: float | None) -> str:

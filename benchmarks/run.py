@@ -1,4 +1,4 @@
-"""The benchmark command: `python -m benchmarks [--quick] [--rounds N] [--only W2,W3] [--json F]`.
+"""The command: `python -m benchmarks [--quick] [--rounds N] [--only W2,W3] [--skip W6] [--json F]`.
 
 One child process per engine (`worker.py`): chainrule, micrograd 0.1.0 and the float floor.
 Rounds are interleaved: round 1 runs a case on A, B, C, round 2 on B, C, A, and so on, so a
@@ -351,6 +351,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="comma-separated case ids or prefixes, e.g. W2,W3 (W3 = W3.1, W3.10)",
     )
+    parser.add_argument(
+        "--skip",
+        default=None,
+        help="comma-separated case ids or prefixes to leave out, e.g. W6 (it takes minutes)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write all results here")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
@@ -362,6 +367,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     try:
         args.cases = workloads.select(args.only)
+        if args.skip:
+            skipped = workloads.select(args.skip)
+            args.cases = [c for c in args.cases if c not in skipped]
     except ValueError as exc:
         parser.error(str(exc))
     return args

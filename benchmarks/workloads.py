@@ -60,7 +60,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "W2",
         "wide: pairwise sum of {n} products",
-        {"full": {"n": 50_000}, "quick": {"n": 10_000}, "tiny": {"n": 64}},
+        {"full": {"n": 50_000}, "quick": {"n": 10_000}, "tiny": {"n": 67}},
     ),
     Case(
         "W3.1",
@@ -108,7 +108,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "W4",
         "memory: W2's graph, {n} products",
-        {"full": {"n": 50_000}, "quick": {"n": 10_000}, "tiny": {"n": 64}},
+        {"full": {"n": 50_000}, "quick": {"n": 10_000}, "tiny": {"n": 67}},
         memory=True,
     ),
 )
