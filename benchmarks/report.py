@@ -159,3 +159,74 @@ def render(
             shown = f"{m:,.2f}x"
         parts.append(f"  {t['target']:<55} {shown:>10}  {t['status']}")
     return "\n".join(parts)
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    """The figures of a run (the `--json` payload) as Markdown, for benchmarks/README.md."""
+    info = payload["machine"]
+    settings = payload["settings"]
+    labels = {c["id"]: c["label"] for c in payload["cases"]}
+    lines = [
+        f"Recorded {info['date_utc']} at commit `{info.get('commit')}`: {info['cpu']}, "
+        f"`nproc` = {info['nproc']}, {info['implementation']} {info['python']}, micrograd "
+        f"{info.get('micrograd')}; sizes `{settings['size']}`, {settings['rounds']} rounds.",
+        "",
+        "| case | workload | engine | build/fwd ms | backward ms | step ms | total ms | free ms "
+        "| nodes | nodes/s | x micrograd | x floor |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in payload["rows"]:
+        if "phases" not in row:
+            continue
+        ph = row["phases"]
+        cells = [
+            row["case"],
+            labels[row["case"]],
+            row["engine"],
+            _ms(ph.get("build", ph.get("forward"))),
+            _ms(ph.get("backward")),
+            _ms(ph.get("step")),
+            _ms(ph["total"]),
+            _ms(ph.get("free")),
+            f"{row['nodes']:,}" if row.get("nodes") else "-",
+            _rate(row.get("nodes_per_second")),
+            _ratio(row.get("vs_micrograd")),
+            _ratio(1 / row["vs_floor"]) if row.get("vs_floor") else "-",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    memory = [r for r in payload["rows"] if "memory" in r]
+    if memory:
+        lines += [
+            "",
+            "| case | engine | nodes | bytes/node (tracemalloc) | with backward | RSS bytes/node "
+            "| x micrograd |",
+            "|---|---|--:|--:|--:|--:|--:|",
+        ]
+        for row in memory:
+            m = row["memory"]
+            lines.append(
+                f"| {row['case']} | {row['engine']} | {row['nodes']:,} | "
+                f"{m['bytes_per_node']:,.0f} | {m['bytes_per_node_with_backward']:,.0f} | "
+                f"{m['rss_bytes_per_node']:,.0f} | {_ratio(row.get('vs_micrograd'))} |"
+            )
+    notes = [f"{c['id']}: {n}" for c in payload["cases"] for n in c["notes"]] + [
+        f"{c['id']} skipped: {c['skipped']}" for c in payload["cases"] if c["skipped"]
+    ]
+    if notes:
+        lines.append("")
+        lines += [f"- {n}" for n in notes]
+    failed = sum(not c["ok"] for c in payload["checks"])
+    lines += ["", f"Checks: {len(payload['checks']) - failed} OK, {failed} FAIL.", ""]
+    lines += ["| target (issue 6) | measured (chainrule) | status |", "|---|--:|---|"]
+    for t in payload["targets"]:
+        m = t["measured"]
+        if m is None:
+            shown = "-"
+        elif "bytes" in t["target"]:
+            shown = f"{m:,.0f} B"
+        elif "< 3 s" in t["target"]:
+            shown = f"{m:,.2f} s"
+        else:
+            shown = f"{m:,.2f}x"
+        lines.append(f"| {t['target']} | {shown} | {t['status']} |")
+    return "\n".join(lines) + "\n"

@@ -257,13 +257,17 @@ def summarise(result: CaseResult) -> list[dict[str, Any]]:
     return rows
 
 
-def evaluate_targets(rows: list[dict[str, Any]], preset: str) -> list[dict[str, Any]]:
+def evaluate_targets(
+    rows: list[dict[str, Any]], preset: str, skipped: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """The issue's targets against this run's chainrule figures."""
     by_case = {r["case"]: r for r in rows if r["engine"] == "chainrule"}
+    skipped = skipped or {}
     out = []
     for target in workloads.TARGETS:
         row = by_case.get(target.case)
-        entry: dict[str, Any] = {"target": target.text, "measured": None, "status": "not run"}
+        status = f"skipped ({skipped[target.case]})" if target.case in skipped else "not run"
+        entry: dict[str, Any] = {"target": target.text, "measured": None, "status": status}
         if row is not None:
             if target.kind == "ratio":
                 measured = row.get("vs_micrograd")
@@ -357,6 +361,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated case ids or prefixes to leave out, e.g. W6 (it takes minutes)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write all results here")
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="also write the figures as a Markdown table"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     if args.size is None:
@@ -404,31 +411,35 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [row for r in results for row in summarise(r)]
     checks = [c for r in results for c in case_checks(r)]
-    targets = evaluate_targets(rows, args.size)
+    targets = evaluate_targets(
+        rows, args.size, {r.case.id: r.skipped for r in results if r.skipped}
+    )
     info = machine_info()
     print(report.render(info, args, results, rows, checks, targets))
+    payload = {
+        "machine": info,
+        "settings": {
+            "rounds": args.rounds,
+            "size": args.size,
+            "cases": [c.id for c in args.cases],
+        },
+        "cases": [
+            {
+                "id": r.case.id,
+                "label": r.case.describe(args.size),
+                "size": r.size,
+                "skipped": r.skipped,
+                "notes": sorted(set(r.notes)),
+            }
+            for r in results
+        ],
+        "rows": rows,
+        "checks": checks,
+        "targets": targets,
+    }
     if args.json is not None:
-        payload = {
-            "machine": info,
-            "settings": {
-                "rounds": args.rounds,
-                "size": args.size,
-                "cases": [c.id for c in args.cases],
-            },
-            "cases": [
-                {
-                    "id": r.case.id,
-                    "label": r.case.describe(args.size),
-                    "size": r.size,
-                    "skipped": r.skipped,
-                    "notes": sorted(set(r.notes)),
-                }
-                for r in results
-            ],
-            "rows": rows,
-            "checks": checks,
-            "targets": targets,
-        }
         args.json.write_text(json.dumps(payload, indent=1) + "\n")
+    if args.markdown is not None:
+        args.markdown.write_text(report.markdown(payload))
     failed = [c for c in checks if not c["ok"]]
     return 1 if failed else 0

@@ -147,7 +147,9 @@ def test_ratio_is_the_median_of_per_round_ratios():
 
 def test_command_end_to_end_at_tiny_size(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    status = run.main(["--size", "tiny", "--rounds", "1", "--quiet", "--json", str(out)])
+    md = tmp_path / "bench.md"
+    argv = ["--size", "tiny", "--rounds", "1", "--quiet", "--json", str(out), "--markdown", str(md)]
+    status = run.main(argv)
     printed = capsys.readouterr().out
     assert status == 0, printed
     payload = json.loads(out.read_text())
@@ -157,6 +159,7 @@ def test_command_end_to_end_at_tiny_size(tmp_path, capsys):
         skipped = next(c["skipped"] for c in payload["cases"] if c["id"] == case.id)
         if not skipped:
             assert {(case.id, e) for e in case.engines} <= reported
+    assert "| W2 | wide: pairwise sum of 67 products | chainrule |" in md.read_text()
     assert "checks:" in printed and "0 FAIL" in printed and "  FAIL " not in printed
 
 
