@@ -56,6 +56,8 @@ def render(
         f"{info['python']}; micrograd {info.get('micrograd')}",
         f"sizes: {args.size}; rounds: {args.rounds} (medians; ratios are medians of per-round "
         "ratios)",
+        f"load average (1, 5, 15 min) at start {info.get('load_average_start')}, "
+        f"at end {info.get('load_average_end')}",
         "",
         "times in ms; 'x micrograd' = micrograd's time / this engine's (higher is faster);",
         "'x floor' = this engine's time / the float floor's; free = dropping the graph + "
@@ -169,7 +171,9 @@ def markdown(payload: dict[str, Any]) -> str:
     lines = [
         f"Recorded {info['date_utc']} at commit `{info.get('commit')}`: {info['cpu']}, "
         f"`nproc` = {info['nproc']}, {info['implementation']} {info['python']}, micrograd "
-        f"{info.get('micrograd')}; sizes `{settings['size']}`, {settings['rounds']} rounds.",
+        f"{info.get('micrograd')}; sizes `{settings['size']}`, {settings['rounds']} rounds; "
+        f"load average (1, 5, 15 min) {info.get('load_average_start')} at the start, "
+        f"{info.get('load_average_end')} at the end.",
         "",
         "| case | workload | engine | build/fwd ms | backward ms | step ms | total ms | free ms "
         "| nodes | nodes/s | x micrograd | x floor |",

@@ -286,6 +286,15 @@ def evaluate_targets(
     return out
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS has none): other processes
+    competing for the cores make absolute times noisy; interleaved ratios suffer less."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def machine_info() -> dict[str, Any]:
     """Where and when: CPU, core count, Python, micrograd's version, the commit."""
     info: dict[str, Any] = {
@@ -386,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected cases, print the table and the checks; 0 when every check is OK."""
     args = parse_args(argv)
     progress = not args.quiet
+    load_at_start = load_average()
     results: list[CaseResult] = []
     timed = [c for c in args.cases if not c.memory]
     workers: dict[str, Worker] = {}
@@ -415,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         rows, args.size, {r.case.id: r.skipped for r in results if r.skipped}
     )
     info = machine_info()
+    info["load_average_start"] = load_at_start
+    info["load_average_end"] = load_average()
     print(report.render(info, args, results, rows, checks, targets))
     payload = {
         "machine": info,

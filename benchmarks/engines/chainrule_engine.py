@@ -44,9 +44,12 @@ def train_with_nn(points: int, steps: int) -> Run:
     parameters in micrograd's order (per neuron: weights, then bias).
 
     Raises:
-        Skipped: `nn` lacks one of the names above.
+        Skipped: `nn` cannot be imported or lacks one of the names above.
     """
-    nn: Any = importlib.import_module("nn")  # here: the other cases run without it
+    try:
+        nn: Any = importlib.import_module("nn")  # here: the other cases run without it
+    except ImportError as exc:
+        raise Skipped(f"nn not available ({exc})") from exc
 
     missing = [name for name in ("MLP", "SGD", "hinge_loss") if not hasattr(nn, name)]
     if missing:
