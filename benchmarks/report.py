@@ -24,6 +24,16 @@ def _rate(x: float | None) -> str:
     return f"{x / 1e6:,.2f}M" if x >= 1e6 else f"{x / 1e3:,.0f}k"
 
 
+def _phase_ratios(row: dict[str, Any]) -> str:
+    """Per-phase ratios against micrograd, e.g. "2.44 / 0.81" (build or forward / backward)."""
+    by_phase = row.get("vs_micrograd_phases")
+    if not by_phase:
+        return "-"
+    first = by_phase.get("build", by_phase.get("forward"))
+    parts = [f"{x:.2f}" if x is not None else "-" for x in (first, by_phase.get("backward"))]
+    return " / ".join(parts)
+
+
 def _table(header: list[str], lines: list[list[str]]) -> str:
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     out = [
@@ -59,7 +69,8 @@ def render(
         f"load average (1, 5, 15 min) at start {info.get('load_average_start')}, "
         f"at end {info.get('load_average_end')}",
         "",
-        "times in ms; 'x micrograd' = micrograd's time / this engine's (higher is faster);",
+        "times in ms; 'x micrograd' = micrograd's total / this engine's (higher is faster), "
+        "'fwd / bwd' the same for build/forward and backward;",
         "'x floor' = this engine's time / the float floor's; free = dropping the graph + "
         "gc.collect(), not in total",
         "",
@@ -84,6 +95,7 @@ def render(
                 f"{row['nodes']:,}" if row.get("nodes") else "-",
                 _rate(row.get("nodes_per_second")),
                 _ratio(row.get("vs_micrograd")),
+                _phase_ratios(row),
                 _ratio(1 / row["vs_floor"]) if row.get("vs_floor") else "-",
             ]
         )
@@ -100,6 +112,7 @@ def render(
             "nodes",
             "nodes/s",
             "x micrograd",
+            "fwd / bwd",
             "x floor",
         ]
         parts.append(_table(header, timing_lines))
@@ -176,8 +189,8 @@ def markdown(payload: dict[str, Any]) -> str:
         f"{info.get('load_average_end')} at the end.",
         "",
         "| case | workload | engine | build/fwd ms | backward ms | step ms | total ms | free ms "
-        "| nodes | nodes/s | x micrograd | x floor |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| nodes | nodes/s | x micrograd | fwd / bwd x micrograd | x floor |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in payload["rows"]:
         if "phases" not in row:
@@ -195,6 +208,7 @@ def markdown(payload: dict[str, Any]) -> str:
             f"{row['nodes']:,}" if row.get("nodes") else "-",
             _rate(row.get("nodes_per_second")),
             _ratio(row.get("vs_micrograd")),
+            _phase_ratios(row),
             _ratio(1 / row["vs_floor"]) if row.get("vs_floor") else "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -281,7 +281,7 @@ def evaluate_targets(
             entry["measured"] = measured
             entry["status"] = "met" if met else "not met"
             if preset != "full":
-                entry["status"] += f" (at {preset} sizes; targets are for full sizes)"
+                entry["status"] = f"not judged: {preset} sizes (targets are for full sizes)"
         out.append(entry)
     return out
 
