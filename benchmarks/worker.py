@@ -29,7 +29,7 @@ from benchmarks import data, workloads
 from benchmarks.engines import floor, graph
 from benchmarks.engines.chainrule_engine import Skipped
 
-#: Recursion limit and thread stack for micrograd's recursive topological sort on W1.
+#: Recursion limit and thread stack for micrograd's recursive topological sort (W1, W5).
 DEEP_RECURSION_LIMIT = 1_000_000
 DEEP_STACK_BYTES = 512 * 1024 * 1024
 
