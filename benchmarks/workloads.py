@@ -14,7 +14,7 @@ Every case checks its results, so a broken engine cannot look fast:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from benchmarks import data
@@ -43,7 +43,6 @@ class Case:
     rel_tol: float = 1e-9
     abs_tol: float = 1e-12
     memory: bool = False
-    notes: str = field(default="")
 
     def describe(self, preset: str) -> str:
         """The label with this preset's sizes filled in."""
