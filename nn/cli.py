@@ -105,46 +105,100 @@ def add_train_parser(subparsers: Any) -> None:
         ),
     )
     data = p.add_argument_group("data")
-    data.add_argument("--dataset", choices=DATASETS, default=None,
-                      help="a toy generator or a bundled real data set (default: moons)")
+    data.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="a toy generator or a bundled real data set (default: moons)",
+    )
     data.add_argument("--csv", type=Path, metavar="PATH", help="train on this CSV file instead")
     data.add_argument("--target", metavar="COL", help="the CSV's label column (with --csv)")
-    data.add_argument("--samples", type=_positive_int, default=100, metavar="N",
-                      help="points to generate for a toy data set (default: 100)")
-    data.add_argument("--noise", type=_nonneg_float, default=0.1,
-                      help="noise for a toy data set (default: 0.1)")
-    data.add_argument("--test-size", type=_fraction, default=None, metavar="FRACTION",
-                      help="fraction held out for testing, stratified (default: 0 for toy "
-                           "data, 0.25 for real data and CSVs)")
+    data.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="points to generate for a toy data set (default: 100)",
+    )
+    data.add_argument(
+        "--noise", type=_nonneg_float, default=0.1, help="noise for a toy data set (default: 0.1)"
+    )
+    data.add_argument(
+        "--test-size",
+        type=_fraction,
+        default=None,
+        metavar="FRACTION",
+        help="fraction held out for testing, stratified (default: 0 for toy "
+        "data, 0.25 for real data and CSVs)",
+    )
     model = p.add_argument_group("model")
-    model.add_argument("--hidden", type=_positive_int, nargs="*", default=[16, 16], metavar="N",
-                       help="hidden layer sizes (default: 16 16)")
-    model.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
-                       help="hidden activation (default: relu)")
-    model.add_argument("--init", choices=["auto", "kaiming", "xavier", "micrograd"],
-                       default="auto", help="weight initialisation (default auto: micrograd's "
-                       "uniform(-1, 1) for toy data, PyTorch's kaiming for real data)")
+    model.add_argument(
+        "--hidden",
+        type=_positive_int,
+        nargs="*",
+        default=[16, 16],
+        metavar="N",
+        help="hidden layer sizes (default: 16 16)",
+    )
+    model.add_argument(
+        "--activation",
+        choices=sorted(ACTIVATIONS),
+        default="relu",
+        help="hidden activation (default: relu)",
+    )
+    model.add_argument(
+        "--init",
+        choices=["auto", "kaiming", "xavier", "micrograd"],
+        default="auto",
+        help="weight initialisation (default auto: micrograd's "
+        "uniform(-1, 1) for toy data, PyTorch's kaiming for real data)",
+    )
     train = p.add_argument_group("training")
-    train.add_argument("--loss", choices=["auto", "hinge", "bce", "cross_entropy", "mse"],
-                       default="auto", help="(default auto: hinge for two classes, "
-                       "cross_entropy for more)")
+    train.add_argument(
+        "--loss",
+        choices=["auto", "hinge", "bce", "cross_entropy", "mse"],
+        default="auto",
+        help="(default auto: hinge for two classes, cross_entropy for more)",
+    )
     train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    train.add_argument("--lr", type=_nonneg_float, default=None,
-                       help="learning rate (default: 1.0 for sgd, 0.01 for adam)")
+    train.add_argument(
+        "--lr",
+        type=_nonneg_float,
+        default=None,
+        help="learning rate (default: 1.0 for sgd, 0.01 for adam)",
+    )
     train.add_argument("--momentum", type=_nonneg_float, default=0.0, help="SGD momentum")
-    train.add_argument("--weight-decay", type=_nonneg_float, default=1e-4,
-                       help="L2 penalty, added to the gradient (default: 1e-4)")
-    train.add_argument("--schedule", choices=["linear", "cosine", "step", "none"],
-                       default="linear", help="learning-rate schedule over the epochs "
-                       "(default linear: down to 0.1 x lr, as micrograd's demo)")
+    train.add_argument(
+        "--weight-decay",
+        type=_nonneg_float,
+        default=1e-4,
+        help="L2 penalty, added to the gradient (default: 1e-4)",
+    )
+    train.add_argument(
+        "--schedule",
+        choices=["linear", "cosine", "step", "none"],
+        default="linear",
+        help="learning-rate schedule over the epochs "
+        "(default linear: down to 0.1 x lr, as micrograd's demo)",
+    )
     train.add_argument("--epochs", type=_positive_int, default=100, help="(default: 100)")
-    train.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
-                       help="samples per step (default: the whole training set)")
+    train.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="samples per step (default: the whole training set)",
+    )
     train.add_argument("--seed", type=int, default=0, help="seed for data, weights, shuffling")
     out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, default=Path("runs"), metavar="DIR",
-                     help="directory for model.json, metrics.json, loss.png, "
-                          "decision_boundary.png (default: runs/)")
+    out.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs"),
+        metavar="DIR",
+        help="directory for model.json, metrics.json, loss.png, "
+        "decision_boundary.png (default: runs/)",
+    )
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
 
@@ -155,14 +209,24 @@ def add_predict_parser(subparsers: Any) -> None:
         "predict",
         help="predict the class of each row of a CSV with a saved model",
         description="Read the model's feature columns from --csv and write one predicted "
-                    "class per row (with class probabilities for bce/cross_entropy models) as "
-                    "CSV, to stdout or to --out.",
+        "class per row (with class probabilities for bce/cross_entropy models) as "
+        "CSV, to stdout or to --out.",
     )
-    p.add_argument("--model", type=Path, required=True, metavar="PATH",
-                   help="a model.json (or .npz) written by `chainrule train`")
+    p.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="a model.json (or .npz) written by `chainrule train`",
+    )
     p.add_argument("--csv", type=Path, required=True, metavar="PATH", help="the rows to predict")
-    p.add_argument("--out", type=Path, default=None, metavar="PATH",
-                   help="write the predictions here instead of stdout")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write the predictions here instead of stdout",
+    )
     p.set_defaults(func=run_predict)
 
 
@@ -187,8 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
 # -----------------------------------------------------------------------------------------
 
 
-def _load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], list[str],
-                                                  str, bool]:
+def _load_data(
+    args: argparse.Namespace,
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str], str, bool]:
     """(X, y, feature names, class names, description, is_toy)."""
     if args.csv is not None:
         if args.dataset is not None:
@@ -286,8 +351,9 @@ def run_train(args: argparse.Namespace) -> int:
         X_train = scaler.transform(X_train)
         X_test = scaler.transform(X_test) if len(X_test) else X_test
     init = args.init if args.init != "auto" else ("micrograd" if toy else "kaiming")
-    model = MLP(X.shape[1], [*args.hidden, n_out], activation=args.activation, init=init,
-                seed=args.seed)
+    model = MLP(
+        X.shape[1], [*args.hidden, n_out], activation=args.activation, init=init, seed=args.seed
+    )
     opt = _optimizer(args, model.parameters())
     sched = _scheduler(args, opt)
     sizes = "-".join(str(n) for n in [X.shape[1], *args.hidden, n_out])
@@ -298,9 +364,17 @@ def run_train(args: argparse.Namespace) -> int:
     )
     try:
         history = fit(
-            model, X_train, y_train, loss, opt, epochs=args.epochs, batch_size=args.batch_size,
-            scheduler=sched, validation_data=(X_test, y_test) if len(X_test) else None,
-            seed=args.seed, progress=not args.no_progress,
+            model,
+            X_train,
+            y_train,
+            loss,
+            opt,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            scheduler=sched,
+            validation_data=(X_test, y_test) if len(X_test) else None,
+            seed=args.seed,
+            progress=not args.no_progress,
         )
     except DivergenceError as e:
         raise CLIError(f"{e} (--lr is {opt.initial_lr})") from None
@@ -321,13 +395,18 @@ def run_train(args: argparse.Namespace) -> int:
         metrics.update(test_loss=test_loss, test_accuracy=test_acc)
         print(f"test loss {test_loss:.6g}, test accuracy {test_acc:.4f} ({len(X_test)} samples)")
     metrics["history"] = history.to_dict()
-    metrics["args"] = {k: (str(v) if isinstance(v, Path) else v)
-                       for k, v in vars(args).items() if k not in ("func", "no_progress")}
+    metrics["args"] = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in vars(args).items()
+        if k not in ("func", "no_progress")
+    }
     metadata = {
         "features": features,
         "classes": classes,
         "loss": loss,
-        "scaler": None if scaler is None else {
+        "scaler": None
+        if scaler is None
+        else {
             "mean": scaler.mean_.tolist(),  # type: ignore[union-attr]
             "scale": scaler.scale_.tolist(),  # type: ignore[union-attr]
         },
@@ -335,14 +414,20 @@ def run_train(args: argparse.Namespace) -> int:
     files: dict[str, Callable[[Path], None]] = {
         "model.json": lambda p: save(model, p, metadata=metadata),
         "metrics.json": lambda p: atomic_write(
-            p, lambda f: f.write((json.dumps(metrics, indent=1) + "\n").encode())),
+            p, lambda f: f.write((json.dumps(metrics, indent=1) + "\n").encode())
+        ),
     }
     from .plot import plot_decision_boundary, plot_history
 
     files["loss.png"] = lambda p: plot_history(history, p, title=f"{source}, MLP {sizes}")
     if X.shape[1] == 2:
         files["decision_boundary.png"] = lambda p: plot_decision_boundary(
-            model, X, y, p, loss=loss, transform=None if scaler is None else scaler.transform,
+            model,
+            X,
+            y,
+            p,
+            loss=loss,
+            transform=None if scaler is None else scaler.transform,
             title=f"{source}: train accuracy {history.accuracy[-1]:.3f}",
         )
     written = _write_outputs(args.out, files)

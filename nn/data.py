@@ -396,7 +396,7 @@ def train_test_split(
         test_idx = []
         for c in np.unique(y):
             members = rng.permutation(np.flatnonzero(y == c))
-            test_idx.extend(members[: int(round(test_size * len(members)))].tolist())
+            test_idx.extend(members[: round(test_size * len(members))].tolist())
         test = np.zeros(n, dtype=bool)
         test[test_idx] = True
         perm = rng.permutation(n)
@@ -438,8 +438,7 @@ class StandardScaler:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.mean_):
             raise ValueError(
-                f"StandardScaler.transform: expected {len(self.mean_)} columns, got shape "
-                f"{X.shape}"
+                f"StandardScaler.transform: expected {len(self.mean_)} columns, got shape {X.shape}"
             )
         return (X - self.mean_) / self.scale_
 

@@ -100,9 +100,7 @@ def get_activation(activation: str | Callable[[Any], Any] | None) -> Activation:
     if callable(activation):
         name = getattr(activation, "__name__", type(activation).__name__)
         return Activation(name, activation, np.vectorize(activation, otypes=[float]))
-    raise TypeError(
-        f"activation: expected a name or a callable, got {type(activation).__name__}"
-    )
+    raise TypeError(f"activation: expected a name or a callable, got {type(activation).__name__}")
 
 
 # -----------------------------------------------------------------------------------------
@@ -124,8 +122,7 @@ def _as_inputs(x: Any, nin: int, where: str) -> list[Any]:
             xs = list(x)
         except TypeError:
             raise TypeError(
-                f"{where}: expected a sequence of {nin} numbers or Values, "
-                f"got {type(x).__name__}"
+                f"{where}: expected a sequence of {nin} numbers or Values, got {type(x).__name__}"
             ) from None
     if len(xs) != nin:
         raise ValueError(f"{where}: expected {nin} inputs (nin={nin}), got {len(xs)}")
@@ -248,8 +245,7 @@ class Layer(Module):
         self.nout = nout
         weight, bias = init_linear(init, nin, nout, _rng(seed))
         self.neurons = [
-            Neuron._from_weights(weight[i], float(bias[i]), activation, expand)
-            for i in range(nout)
+            Neuron._from_weights(weight[i], float(bias[i]), activation, expand) for i in range(nout)
         ]
         self.activation = self.neurons[0].activation
         self._label_parameters()
@@ -290,8 +286,7 @@ class Layer(Module):
 
     def extra_repr(self) -> str:
         return (
-            f"in_features={self.nin}, out_features={self.nout}, "
-            f"activation={self.activation.name}"
+            f"in_features={self.nin}, out_features={self.nout}, activation={self.activation.name}"
         )
 
 
@@ -376,8 +371,10 @@ class MLP(Module):
         Raises:
             ValueError: when an activation is a callable, which cannot be saved by name.
         """
-        for role, act in (("activation", self.activation), ("output_activation",
-                                                              self.output_activation)):
+        for role, act in (
+            ("activation", self.activation),
+            ("output_activation", self.output_activation),
+        ):
             if act.name not in ACTIVATIONS or ACTIVATIONS[act.name] is not act:
                 raise ValueError(
                     f"MLP.config: {role} {act.name!r} is a callable; only named activations "
@@ -405,8 +402,9 @@ class MLP(Module):
             )
         state = self.state_dict()
         for i, layer in enumerate(self.layers):
-            h = layer.activation.numpy(h @ state[f"layers.{i}.weight"].T
-                                       + state[f"layers.{i}.bias"])
+            h = layer.activation.numpy(
+                h @ state[f"layers.{i}.weight"].T + state[f"layers.{i}.bias"]
+            )
         return h
 
     def extra_repr(self) -> str:

@@ -133,9 +133,7 @@ def _one_cross_entropy(logits: Sequence[Any], target: Any, index: int | None) ->
     if not isinstance(target, int) or isinstance(target, bool):
         raise TypeError(f"{where}: target must be a class index (int), got {target!r}")
     if not 0 <= target < len(logits):
-        raise ValueError(
-            f"{where}: target {target} is out of range for {len(logits)} classes"
-        )
+        raise ValueError(f"{where}: target {target} is out of range for {len(logits)} classes")
     # -log softmax(logits)[target] = logsumexp(logits) - logits[target]; logsumexp shifts by
     # the maximum, so logits of 800 or -800 are fine.
     return autograd.logsumexp(logits) - logits[target]
@@ -159,9 +157,7 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
     rows = list(logits)
     targets = list(target)
     if len(rows) != len(targets):
-        raise ValueError(
-            f"cross_entropy: {len(rows)} rows of logits but {len(targets)} targets"
-        )
+        raise ValueError(f"cross_entropy: {len(rows)} rows of logits but {len(targets)} targets")
     if not rows:
         raise ValueError("cross_entropy: empty batch")
     terms = [_one_cross_entropy(r, t, i) for i, (r, t) in enumerate(zip(rows, targets))]

@@ -47,8 +47,10 @@ class Module:
         for name, attr in vars(self).items():
             if isinstance(attr, Module):
                 yield name, attr
-            elif isinstance(attr, (list, tuple)) and attr and all(
-                isinstance(m, Module) for m in attr
+            elif (
+                isinstance(attr, (list, tuple))
+                and attr
+                and all(isinstance(m, Module) for m in attr)
             ):
                 for i, m in enumerate(attr):
                     yield f"{name}.{i}", m

@@ -100,10 +100,20 @@ def plot_decision_boundary(
     fig, ax = plt.subplots(figsize=(6, 5))
     n_classes = int(max(z.max(), y.max())) + 1
     levels = np.arange(n_classes + 1) - 0.5
-    ax.contourf(xx, yy, z, levels=levels, cmap="coolwarm" if n_classes == 2 else "viridis",
-                alpha=0.35)
-    ax.scatter(X[:, 0], X[:, 1], c=y, s=25, edgecolors="k", linewidths=0.5,
-               cmap="coolwarm" if n_classes == 2 else "viridis", vmin=0, vmax=n_classes - 1)
+    ax.contourf(
+        xx, yy, z, levels=levels, cmap="coolwarm" if n_classes == 2 else "viridis", alpha=0.35
+    )
+    ax.scatter(
+        X[:, 0],
+        X[:, 1],
+        c=y,
+        s=25,
+        edgecolors="k",
+        linewidths=0.5,
+        cmap="coolwarm" if n_classes == 2 else "viridis",
+        vmin=0,
+        vmax=n_classes - 1,
+    )
     ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel="x0", ylabel="x1")
     if title:
         ax.set_title(title)

@@ -143,8 +143,9 @@ def _objective(loss: str | Callable[..., Value]) -> _Objective:
             return obj
     if callable(loss):
         # A loss of one's own: targets as given; predictions as for a score or logits.
-        return _Objective(getattr(loss, "__name__", "loss"), loss, lambda y, k: y.tolist(),
-                          _binary(0.0))
+        return _Objective(
+            getattr(loss, "__name__", "loss"), loss, lambda y, k: y.tolist(), _binary(0.0)
+        )
     raise TypeError(f"loss: expected a name or a callable, got {type(loss).__name__}")
 
 
@@ -334,8 +335,13 @@ def fit(
             history,
         )
 
-    bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch",
-               disable=not _progress_enabled(progress), file=sys.stderr)
+    bar = tqdm(
+        range(1, epochs + 1),
+        desc="train",
+        unit="epoch",
+        disable=not _progress_enabled(progress),
+        file=sys.stderr,
+    )
     try:
         for epoch in bar:
             lr = optimizer.lr
