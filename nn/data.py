@@ -283,7 +283,11 @@ def load_csv(
             raise ValueError(f"{path}: row {line}, column {target!r}: the label is empty")
         labels.append(label)
     if classes is None:
-        classes = sorted(set(labels), key=_class_key)
+        # One class per distinct label ("1" and "1.0" are one class, spelled as first seen).
+        first: dict[str, str] = {}
+        for label in labels:
+            first.setdefault(_canonical(label), label)
+        classes = sorted(first.values(), key=_class_key)
         if len(classes) < 2:
             raise ValueError(
                 f"{path}: column {target!r} has a single class ({classes[0]!r}); "
