@@ -491,7 +491,10 @@ def run_predict(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `chainrule` command; returns the exit status (0, or 2 on an error)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, already printed)
+        return e.code if isinstance(e.code, int) else 2
     try:
         return int(args.func(args))
     except CLIError as e:

@@ -110,7 +110,7 @@ def test_load_csv_errors_name_file_row_and_column(tmp_path, text, message):
 
 
 def test_load_csv_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.csv: no such file"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.csv: no such file"):
         nn.load_csv(tmp_path / "nope.csv", target="y")
 
 
@@ -128,7 +128,7 @@ def test_train_test_split_sizes_and_stratification():
     b = nn.train_test_split(X, y, 0.25, seed=3)
     for u, v in zip(a, b):
         np.testing.assert_array_equal(u, v)
-    with pytest.raises(ValueError, match="test_size must be in \\[0, 1\\), got 1.5"):
+    with pytest.raises(ValueError, match=r"test_size must be in \[0, 1\), got 1\.5"):
         nn.train_test_split(X, y, 1.5)
     with pytest.raises(ValueError, match="X has 100 rows but y has 3"):
         nn.train_test_split(X, y[:3])

@@ -83,8 +83,9 @@ def test_bad_activation_and_sizes():
         nn.MLP(2, [])
 
 
-@pytest.mark.parametrize("make", [lambda: nn.MLP(3, [2, 1]), lambda: nn.Layer(3, 2),
-                                  lambda: nn.Neuron(3)])
+@pytest.mark.parametrize(
+    "make", [lambda: nn.MLP(3, [2, 1]), lambda: nn.Layer(3, 2), lambda: nn.Neuron(3)]
+)
 def test_wrong_input_length_names_both_lengths(make):
     with pytest.raises(ValueError, match=r"expected 3 inputs \(nin=3\), got 2"):
         make()([1.0, 2.0])
@@ -124,9 +125,10 @@ def test_init_schemes_are_seeded_and_bounded():
     assert np.abs(w).max() <= 1.0 and not b.any()
     w, b = nn.init.init_linear("micrograd", 4, 2, rng(0))
     assert np.abs(w).max() <= 1.0 and not b.any()
-    assert nn.MLP(2, [3, 1], seed=5).state_dict()["layers.0.weight"].tolist() == nn.MLP(
-        2, [3, 1], seed=5
-    ).state_dict()["layers.0.weight"].tolist()
+    assert (
+        nn.MLP(2, [3, 1], seed=5).state_dict()["layers.0.weight"].tolist()
+        == nn.MLP(2, [3, 1], seed=5).state_dict()["layers.0.weight"].tolist()
+    )
     with pytest.raises(ValueError, match="unknown scheme 'he'"):
         nn.MLP(2, [1], init="he")
 

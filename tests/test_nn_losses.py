@@ -19,24 +19,31 @@ def _values(xs):
 
 def _check_against_torch(our_fn, torch_fn, xs, target, reduction, shape=None):
     vs = _values(np.ravel(xs))
-    ours_in = vs if shape is None else [vs[i * shape[1] : (i + 1) * shape[1]]
-                                        for i in range(shape[0])]
+    ours_in = (
+        vs if shape is None else [vs[i * shape[1] : (i + 1) * shape[1]] for i in range(shape[0])]
+    )
     loss = our_fn(ours_in, target, reduction=reduction)
     loss.backward()
     t = torch.tensor(np.asarray(xs, dtype=np.float64), requires_grad=True)
     ref = torch_fn(t, reduction=reduction)
     ref.backward()
     assert math.isclose(loss.data, ref.item(), rel_tol=1e-13, abs_tol=1e-15)
-    np.testing.assert_allclose([v.grad for v in vs], t.grad.numpy().ravel(), rtol=1e-12,
-                               atol=1e-15)
+    np.testing.assert_allclose([v.grad for v in vs], t.grad.numpy().ravel(), rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_mse_loss_matches_torch(reduction):
     xs = [0.5, -1.25, 3.0, 0.0]
     ys = [1.0, -1.0, 2.5, 0.25]
-    _check_against_torch(nn.mse_loss, lambda t, reduction: F.mse_loss(
-        t, torch.tensor(ys, dtype=torch.float64), reduction=reduction), xs, ys, reduction)
+    _check_against_torch(
+        nn.mse_loss,
+        lambda t, reduction: F.mse_loss(
+            t, torch.tensor(ys, dtype=torch.float64), reduction=reduction
+        ),
+        xs,
+        ys,
+        reduction,
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -46,8 +53,12 @@ def test_bce_with_logits_matches_torch_even_for_huge_logits(reduction):
     _check_against_torch(
         nn.binary_cross_entropy_with_logits,
         lambda t, reduction: F.binary_cross_entropy_with_logits(
-            t, torch.tensor(ys, dtype=torch.float64), reduction=reduction),
-        xs, ys, reduction)
+            t, torch.tensor(ys, dtype=torch.float64), reduction=reduction
+        ),
+        xs,
+        ys,
+        reduction,
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -57,7 +68,11 @@ def test_cross_entropy_matches_torch(reduction):
     _check_against_torch(
         nn.cross_entropy,
         lambda t, reduction: F.cross_entropy(t, torch.tensor(target), reduction=reduction),
-        logits, target, reduction, shape=logits.shape)
+        logits,
+        target,
+        reduction,
+        shape=logits.shape,
+    )
 
 
 def test_E23_cross_entropy_is_stable():
@@ -89,12 +104,36 @@ def test_single_values_and_numbers_are_accepted():
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda: nn.hinge_loss([Value(1.0)], [0]), ValueError, "labels must be -1 or \\+1, got 0.0 at index 0"),
-        (lambda: nn.binary_cross_entropy_with_logits([1.0], [2.0]), ValueError, "targets must be in \\[0, 1\\]"),
-        (lambda: nn.mse_loss([1.0, 2.0], [1.0]), ValueError, "input has 2 elements but target has 1"),
-        (lambda: nn.mse_loss([1.0], [1.0], reduction="none"), ValueError, "reduction must be 'mean' or 'sum', got 'none'"),
-        (lambda: nn.cross_entropy([1.0, 2.0], 2), ValueError, "target 2 is out of range for 2 classes"),
-        (lambda: nn.cross_entropy([[1.0, 2.0]], [0, 1]), ValueError, "1 rows of logits but 2 targets"),
+        (
+            lambda: nn.hinge_loss([Value(1.0)], [0]),
+            ValueError,
+            "labels must be -1 or \\+1, got 0.0 at index 0",
+        ),
+        (
+            lambda: nn.binary_cross_entropy_with_logits([1.0], [2.0]),
+            ValueError,
+            "targets must be in \\[0, 1\\]",
+        ),
+        (
+            lambda: nn.mse_loss([1.0, 2.0], [1.0]),
+            ValueError,
+            "input has 2 elements but target has 1",
+        ),
+        (
+            lambda: nn.mse_loss([1.0], [1.0], reduction="none"),
+            ValueError,
+            "reduction must be 'mean' or 'sum', got 'none'",
+        ),
+        (
+            lambda: nn.cross_entropy([1.0, 2.0], 2),
+            ValueError,
+            "target 2 is out of range for 2 classes",
+        ),
+        (
+            lambda: nn.cross_entropy([[1.0, 2.0]], [0, 1]),
+            ValueError,
+            "1 rows of logits but 2 targets",
+        ),
         (lambda: nn.cross_entropy([1.0, 2.0], 0.5), TypeError, "target must be a class index"),
         (lambda: nn.mse_loss([], []), ValueError, "input is empty"),
     ],

@@ -42,8 +42,7 @@ def _run(make_ours, make_torch, steps=6, schedule=None):
             sched.step()
             tsched.step()
             assert math.isclose(opt.lr, tsched.get_last_lr()[0], rel_tol=1e-12)
-        np.testing.assert_allclose([p.data for p in ps], t.detach().numpy(), rtol=1e-11,
-                                   atol=1e-13)
+        np.testing.assert_allclose([p.data for p in ps], t.detach().numpy(), rtol=1e-11, atol=1e-13)
     return ps
 
 
@@ -59,33 +58,46 @@ def _run(make_ours, make_torch, steps=6, schedule=None):
     ],
 )
 def test_sgd_matches_torch(kwargs):
-    _run(lambda ps: nn.SGD(ps, lr=0.1, **kwargs),
-         lambda ts: torch.optim.SGD(ts, lr=0.1, **kwargs))
+    _run(lambda ps: nn.SGD(ps, lr=0.1, **kwargs), lambda ts: torch.optim.SGD(ts, lr=0.1, **kwargs))
 
 
 @pytest.mark.parametrize(
     "kwargs", [{}, {"betas": (0.8, 0.99), "eps": 1e-6}, {"weight_decay": 0.05}]
 )
 def test_adam_matches_torch(kwargs):
-    _run(lambda ps: nn.Adam(ps, lr=0.05, **kwargs),
-         lambda ts: torch.optim.Adam(ts, lr=0.05, **kwargs), steps=8)
+    _run(
+        lambda ps: nn.Adam(ps, lr=0.05, **kwargs),
+        lambda ts: torch.optim.Adam(ts, lr=0.05, **kwargs),
+        steps=8,
+    )
 
 
 @pytest.mark.parametrize(
     "ours, theirs",
     [
-        (lambda o: nn.StepLR(o, step_size=2, gamma=0.5),
-         lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5)),
-        (lambda o: nn.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=4),
-         lambda o: torch.optim.lr_scheduler.LinearLR(o, start_factor=1.0, end_factor=0.1,
-                                                     total_iters=4)),
-        (lambda o: nn.CosineAnnealingLR(o, T_max=5, eta_min=0.01),
-         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=5, eta_min=0.01)),
+        (
+            lambda o: nn.StepLR(o, step_size=2, gamma=0.5),
+            lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5),
+        ),
+        (
+            lambda o: nn.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=4),
+            lambda o: torch.optim.lr_scheduler.LinearLR(
+                o, start_factor=1.0, end_factor=0.1, total_iters=4
+            ),
+        ),
+        (
+            lambda o: nn.CosineAnnealingLR(o, T_max=5, eta_min=0.01),
+            lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=5, eta_min=0.01),
+        ),
     ],
 )
 def test_schedules_match_torch(ours, theirs):
-    _run(lambda ps: nn.SGD(ps, lr=0.2, momentum=0.5),
-         lambda ts: torch.optim.SGD(ts, lr=0.2, momentum=0.5), steps=7, schedule=(ours, theirs))
+    _run(
+        lambda ps: nn.SGD(ps, lr=0.2, momentum=0.5),
+        lambda ts: torch.optim.SGD(ts, lr=0.2, momentum=0.5),
+        steps=7,
+        schedule=(ours, theirs),
+    )
 
 
 def test_micrograd_schedule():

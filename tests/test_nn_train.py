@@ -19,8 +19,17 @@ def test_fit_records_one_entry_per_epoch_with_validation():
     model = nn.MLP(2, [8, 1], seed=0, init="micrograd")
     opt = nn.SGD(model.parameters(), lr=0.5)
     sched = nn.LinearLR(opt, 1.0, 0.1, 6)
-    h = nn.fit(model, X, y, "hinge", opt, epochs=6, scheduler=sched,
-               validation_data=(Xv, yv), progress=False)
+    h = nn.fit(
+        model,
+        X,
+        y,
+        "hinge",
+        opt,
+        epochs=6,
+        scheduler=sched,
+        validation_data=(Xv, yv),
+        progress=False,
+    )
     assert h.epochs == 6
     assert len(h.accuracy) == len(h.val_loss) == len(h.val_accuracy) == len(h.lr) == 6
     assert h.lr[0] == 0.5 and math.isclose(h.lr[1], 0.5 * 0.85)
@@ -70,8 +79,17 @@ def test_same_seed_same_history():
 
     def run():
         model = nn.MLP(2, [6, 1], seed=4)
-        return nn.fit(model, X, y, "hinge", nn.SGD(model.parameters(), lr=0.2), epochs=4,
-                      batch_size=7, seed=9, progress=False).to_dict()
+        return nn.fit(
+            model,
+            X,
+            y,
+            "hinge",
+            nn.SGD(model.parameters(), lr=0.2),
+            epochs=4,
+            batch_size=7,
+            seed=9,
+            progress=False,
+        ).to_dict()
 
     assert run() == run()
 
