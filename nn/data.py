@@ -383,8 +383,7 @@ def train_test_split(
     Args:
         test_size: the fraction held out, in [0, 1); the test part has ceil(test_size * n)
             samples, as in scikit-learn. 0 gives an empty test part.
-        stratify: keep each class's share the same in both parts (each class is split on
-            its own, rounding its test count to nearest).
+        stratify: keep each class's share (nearly) the same in both parts.
     Raises:
         ValueError: X and y differ in length, or test_size is outside [0, 1).
     """
@@ -396,18 +395,23 @@ def train_test_split(
     if not 0.0 <= test_size < 1.0:
         raise ValueError(f"train_test_split: test_size must be in [0, 1), got {test_size!r}")
     rng = _rng(seed)
+    n_test = math.ceil(test_size * n)
     if stratify:
-        test_idx = []
-        for c in np.unique(y):
-            members = rng.permutation(np.flatnonzero(y == c))
-            test_idx.extend(members[: round(test_size * len(members))].tolist())
+        # Each class gives its share of the n_test test samples: floor(n_test * n_c / n),
+        # and the samples left over go to the classes with the largest remainders
+        # (scikit-learn's StratifiedShuffleSplit allocates the same way).
+        labels, counts = np.unique(y, return_counts=True)
+        exact = n_test * counts / n
+        quota = np.floor(exact).astype(int)
+        for i in np.argsort(-(exact - quota), kind="stable")[: n_test - quota.sum()]:
+            quota[i] += 1
         test = np.zeros(n, dtype=bool)
-        test[test_idx] = True
+        for c, q in zip(labels, quota):
+            test[rng.permutation(np.flatnonzero(y == c))[:q]] = True
         perm = rng.permutation(n)
         train_idx, test_sel = perm[~test[perm]], perm[test[perm]]
     else:
         perm = rng.permutation(n)
-        n_test = math.ceil(test_size * n)
         test_sel, train_idx = perm[:n_test], perm[n_test:]
     return X[train_idx], X[test_sel], y[train_idx], y[test_sel]
 
