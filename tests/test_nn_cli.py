@@ -28,6 +28,8 @@ def test_quick_train_writes_every_file_and_is_reproducible(tmp_path, capsys):
     assert "final train loss" in out and "train accuracy" in out
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == ["decision_boundary.png", "loss.png", "metrics.json", "model.json"]
+    for png in ("loss.png", "decision_boundary.png"):
+        assert (tmp_path / "a" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert len(metrics["history"]["loss"]) == 3
     assert metrics["train_loss"] == metrics["history"]["loss"][-1]

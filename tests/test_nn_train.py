@@ -144,3 +144,29 @@ def test_micrograd_demo_reaches_full_training_accuracy():
     sched = nn.LinearLR(opt, 1.0, 0.1, 100)
     h = nn.fit(model, X, y, "hinge", opt, epochs=100, scheduler=sched, progress=False)
     assert h.accuracy[-1] == 1.0
+
+
+def test_plots_are_drawn_from_numpy_weights(tmp_path, monkeypatch):
+    from nn import plot
+
+    X, y = _moons(20)
+    model = nn.MLP(2, [4, 1], seed=0)
+    h = nn.fit(
+        model,
+        X,
+        y,
+        "hinge",
+        nn.SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        validation_data=(X, y),
+        progress=False,
+    )
+    plot.plot_history(h, tmp_path / "loss.png", title="t")
+    # The boundary needs no Values: a model call would fail here.
+    monkeypatch.setattr(nn.MLP, "__call__", lambda self, x: 1 / 0)
+    plot.plot_decision_boundary(model, X, y, tmp_path / "b.png", resolution=50)
+    for name in ("loss.png", "b.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="needs 2-D points"):
+        plot.plot_decision_boundary(model, np.zeros((3, 3)), y[:3], tmp_path / "c.png")
+    assert not (tmp_path / "c.png").exists()
