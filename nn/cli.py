@@ -419,7 +419,9 @@ def run_train(args: argparse.Namespace) -> int:
     }
     from .plot import plot_decision_boundary, plot_history
 
-    files["loss.png"] = lambda p: plot_history(history, p, title=f"{source}, MLP {sizes}")
+    files["loss.png"] = lambda p: plot_history(
+        history, p, title=f"{source}, MLP {sizes}", val_label="test"
+    )
     if X.shape[1] == 2:
         files["decision_boundary.png"] = lambda p: plot_decision_boundary(
             model,

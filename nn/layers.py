@@ -16,7 +16,7 @@ Read next: `losses.py`, then `optim.py` and `train.py`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,7 +250,7 @@ class Layer(Module):
         self.activation = self.neurons[0].activation
         self._label_parameters()
 
-    def named_children(self) -> Any:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         # The neurons are the rows of this layer's weight, not separate modules: the state
         # dict says `weight`, as nn.Linear does, not `neurons.0.weight`.
         return iter(())

@@ -34,13 +34,16 @@ def _save(fig: Any, path: str | Path) -> None:
         plt.close(fig)
 
 
-def plot_history(history: History, path: str | Path, title: str = "") -> None:
+def plot_history(
+    history: History, path: str | Path, title: str = "", val_label: str = "validation"
+) -> None:
     """Save the loss (left) and accuracy (right) per epoch, training and validation, as PNG.
 
     Args:
         history: what `fit` returned.
         path: the PNG file to write (atomically).
         title: a heading for the figure.
+        val_label: the legend's name for the validation curves (e.g. "test").
     """
     plt = _pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -48,8 +51,8 @@ def plot_history(history: History, path: str | Path, title: str = "") -> None:
     ax_loss.plot(epochs, history.loss, label="train")
     ax_acc.plot(epochs, history.accuracy, label="train")
     if history.val_loss:
-        ax_loss.plot(epochs, history.val_loss, label="validation")
-        ax_acc.plot(epochs, history.val_accuracy, label="validation")
+        ax_loss.plot(epochs, history.val_loss, label=val_label)
+        ax_acc.plot(epochs, history.val_accuracy, label=val_label)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(-0.02, 1.02))
     for ax in (ax_loss, ax_acc):
