@@ -9,8 +9,14 @@ import autograd
 import nn
 from autograd import Value
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+try:
+    import torch
+
+    F = torch.nn.functional
+except ImportError:  # the hand-computed tests below still run
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
 
 def _values(xs):
@@ -31,6 +37,7 @@ def _check_against_torch(our_fn, torch_fn, xs, target, reduction, shape=None):
     np.testing.assert_allclose([v.grad for v in vs], t.grad.numpy().ravel(), rtol=1e-12, atol=1e-15)
 
 
+@needs_torch
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_mse_loss_matches_torch(reduction):
     xs = [0.5, -1.25, 3.0, 0.0]
@@ -46,6 +53,7 @@ def test_mse_loss_matches_torch(reduction):
     )
 
 
+@needs_torch
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_bce_with_logits_matches_torch_even_for_huge_logits(reduction):
     xs = [0.3, -2.0, 40.0, -800.0, 800.0]
@@ -61,6 +69,7 @@ def test_bce_with_logits_matches_torch_even_for_huge_logits(reduction):
     )
 
 
+@needs_torch
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_cross_entropy_matches_torch(reduction):
     logits = np.array([[1.0, 2.0, -1.0], [0.0, 800.0, -800.0], [3.0, 3.0, 3.0]])
