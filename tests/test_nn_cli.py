@@ -177,3 +177,38 @@ def test_python_dash_m_nn_runs_the_same_command():
     )
     assert result.returncode == 0
     assert "--dataset" in result.stdout and "--batch-size" in result.stdout
+
+
+@pytest.mark.parametrize("dataset", ["circles", "spirals", "xor", "blobs", "iris"])
+def test_every_dataset_trains(tmp_path, capsys, dataset):
+    status, out, err = _run(
+        capsys,
+        "train",
+        "--dataset",
+        dataset,
+        "--samples",
+        "24",
+        "--epochs",
+        "1",
+        "--hidden",
+        "4",
+        "--no-progress",
+        "--out",
+        tmp_path,
+    )
+    assert status == 0, err
+    assert out.startswith(f"{dataset}: ")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 <= metrics["train_accuracy"] <= 1.0
+
+
+def test_predict_names_a_missing_feature_column(tmp_path, capsys):
+    assert (
+        _run(
+            capsys, "train", "--epochs", "1", "--samples", "10", "--no-progress", "--out", tmp_path
+        )[0]
+        == 0
+    )
+    status, _, err = _run(capsys, "predict", "--model", tmp_path / "model.json", "--csv", WINE)
+    assert status == 2
+    assert "wine.csv: no column 'x0'" in err and err.count("\n") == 1
