@@ -121,7 +121,10 @@ def add_train_parser(subparsers: Any) -> None:
         help="points to generate for a toy data set (default: 100)",
     )
     data.add_argument(
-        "--noise", type=_nonneg_float, default=0.1, help="noise for a toy data set, not blobs (default: 0.1)"
+        "--noise",
+        type=_nonneg_float,
+        default=0.1,
+        help="noise for a toy data set, not blobs (default: 0.1)",
     )
     data.add_argument(
         "--test-size",
