@@ -1,0 +1,516 @@
+"""The `chainrule` command (also `python -m nn`): train a network, or predict with a saved one.
+
+    chainrule train                       # micrograd's demo: moons, MLP 2-16-16-1, hinge, SGD
+    chainrule train --dataset iris        # a real data set, 25% held out for testing
+    chainrule train --csv data.csv --target label
+    chainrule predict --model runs/model.json --csv new.csv
+
+`build_parser()` assembles the subcommands from `COMMANDS`, a list of functions that each add
+one subparser; another subcommand is one more entry there. Every error is one line on
+stderr naming the argument, file or row, with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from . import data as datamod
+from .layers import ACTIVATIONS, MLP
+from .optim import SGD, Adam, CosineAnnealingLR, LinearLR, LRScheduler, Optimizer, StepLR
+from .serialization import atomic_write, load_with_metadata, save
+from .train import DivergenceError, evaluate, fit, predict, predict_proba
+
+TOY: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
+    "moons": datamod.make_moons,
+    "circles": datamod.make_circles,
+    "spirals": datamod.make_spirals,
+    "xor": datamod.make_xor,
+    "blobs": datamod.make_blobs,
+}
+DATASETS = [*TOY, *datamod.DATASETS]
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage block) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# -----------------------------------------------------------------------------------------
+# Argument types: each names the bad value in its message
+# -----------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _nonneg_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
+# -----------------------------------------------------------------------------------------
+# The parser
+# -----------------------------------------------------------------------------------------
+
+
+def add_train_parser(subparsers: Any) -> None:
+    """The `train` subcommand."""
+    p = subparsers.add_parser(
+        "train",
+        help="train an MLP and write model.json, metrics.json and plots into --out",
+        description=(
+            "Train an MLP of Values. With no arguments: micrograd's demo (100 moons points "
+            "with noise 0.1, MLP 2-16-16-1, hinge loss, SGD with weight decay 1e-4 and a "
+            "learning rate decaying linearly from 1.0 to 0.1, 100 full-batch steps). Toy data "
+            "sets are used as generated, all for training; real data sets and CSVs are "
+            "standardised (fitted on the training split) and 25%% is held out for testing."
+        ),
+    )
+    data = p.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="a toy generator or a bundled real data set (default: moons)",
+    )
+    data.add_argument("--csv", type=Path, metavar="PATH", help="train on this CSV file instead")
+    data.add_argument("--target", metavar="COL", help="the CSV's label column (with --csv)")
+    data.add_argument(
+        "--samples",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="points to generate for a toy data set (default: 100)",
+    )
+    data.add_argument(
+        "--noise",
+        type=_nonneg_float,
+        default=0.1,
+        help="noise for a toy data set, not blobs (default: 0.1)",
+    )
+    data.add_argument(
+        "--test-size",
+        type=_fraction,
+        default=None,
+        metavar="FRACTION",
+        help="fraction held out for testing, stratified (default: 0 for toy "
+        "data, 0.25 for real data and CSVs)",
+    )
+    model = p.add_argument_group("model")
+    model.add_argument(
+        "--hidden",
+        type=_positive_int,
+        nargs="*",
+        default=[16, 16],
+        metavar="N",
+        help="hidden layer sizes (default: 16 16)",
+    )
+    model.add_argument(
+        "--activation",
+        choices=sorted(ACTIVATIONS),
+        default="relu",
+        help="hidden activation (default: relu)",
+    )
+    model.add_argument(
+        "--init",
+        choices=["auto", "kaiming", "xavier", "micrograd"],
+        default="auto",
+        help="weight initialisation (default auto: micrograd's "
+        "uniform(-1, 1) for toy data, PyTorch's kaiming for real data)",
+    )
+    train = p.add_argument_group("training")
+    train.add_argument(
+        "--loss",
+        choices=["auto", "hinge", "bce", "cross_entropy", "mse"],
+        default="auto",
+        help="(default auto: hinge for two classes, cross_entropy for more)",
+    )
+    train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    train.add_argument(
+        "--lr",
+        type=_nonneg_float,
+        default=None,
+        help="learning rate (default: 1.0 for sgd, 0.01 for adam)",
+    )
+    train.add_argument("--momentum", type=_nonneg_float, default=0.0, help="SGD momentum")
+    train.add_argument(
+        "--weight-decay",
+        type=_nonneg_float,
+        default=1e-4,
+        help="L2 penalty, added to the gradient (default: 1e-4)",
+    )
+    train.add_argument(
+        "--schedule",
+        choices=["linear", "cosine", "step", "none"],
+        default="linear",
+        help="learning-rate schedule over the epochs "
+        "(default linear: down to 0.1 x lr, as micrograd's demo)",
+    )
+    train.add_argument("--epochs", type=_positive_int, default=100, help="(default: 100)")
+    train.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="samples per step (default: the whole training set)",
+    )
+    train.add_argument("--seed", type=int, default=0, help="seed for data, weights, shuffling")
+    out = p.add_argument_group("output")
+    out.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs"),
+        metavar="DIR",
+        help="directory for model.json, metrics.json, loss.png, "
+        "decision_boundary.png (default: runs/)",
+    )
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+
+def add_predict_parser(subparsers: Any) -> None:
+    """The `predict` subcommand."""
+    p = subparsers.add_parser(
+        "predict",
+        help="predict the class of each row of a CSV with a saved model",
+        description="Read the model's feature columns from --csv and write one predicted "
+        "class per row (with class probabilities for bce/cross_entropy models) as "
+        "CSV, to stdout or to --out.",
+    )
+    p.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="a model.json (or .npz) written by `chainrule train`",
+    )
+    p.add_argument("--csv", type=Path, required=True, metavar="PATH", help="the rows to predict")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write the predictions here instead of stdout",
+    )
+    p.set_defaults(func=run_predict)
+
+
+#: Each entry adds one subcommand; add a new one here.
+COMMANDS: list[Callable[[Any], None]] = [add_train_parser, add_predict_parser]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `chainrule` argument parser, with one subparser per entry of `COMMANDS`."""
+    parser = _Parser(
+        prog="chainrule",
+        description="Train and use small neural networks built of scalar Values.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+# -----------------------------------------------------------------------------------------
+# train
+# -----------------------------------------------------------------------------------------
+
+
+def _load_data(
+    args: argparse.Namespace,
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str], str, bool]:
+    """(X, y, feature names, class names, description, is_toy)."""
+    if args.csv is not None:
+        if args.dataset is not None:
+            raise CLIError("--csv and --dataset cannot be used together")
+        if not args.target:
+            raise CLIError("--csv needs --target COL (the label column)")
+        try:
+            d = datamod.load_csv(args.csv, target=args.target)
+        except FileNotFoundError:
+            raise CLIError(f"--csv: {args.csv}: no such file") from None
+        except (ValueError, OSError) as e:
+            raise CLIError(f"--csv: {e}") from None
+        return d.X, d.y, d.feature_names, d.classes, str(args.csv), False
+    if args.target:
+        raise CLIError("--target is for --csv")
+    name = args.dataset or "moons"
+    if name in TOY:
+        make = TOY[name]
+        if name == "blobs":
+            # Blobs have their own spread (cluster_std 1.0); --noise does not apply.
+            X, y = make(args.samples, seed=args.seed)
+        else:
+            X, y = make(args.samples, noise=args.noise, seed=args.seed)
+        k = int(y.max()) + 1
+        return X, y, [f"x{i}" for i in range(X.shape[1])], [str(c) for c in range(k)], name, True
+    d = datamod.load_dataset(name)
+    return d.X, d.y, d.feature_names, d.classes, name, False
+
+
+def _optimizer(args: argparse.Namespace, params: list[Any]) -> Optimizer:
+    if args.optimizer == "adam":
+        lr = 0.01 if args.lr is None else args.lr
+        return Adam(params, lr=lr, weight_decay=args.weight_decay)
+    lr = 1.0 if args.lr is None else args.lr
+    return SGD(params, lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
+
+
+def _scheduler(args: argparse.Namespace, opt: Optimizer) -> LRScheduler | None:
+    if args.schedule == "linear":
+        return LinearLR(opt, start_factor=1.0, end_factor=0.1, total_iters=args.epochs)
+    if args.schedule == "cosine":
+        return CosineAnnealingLR(opt, T_max=args.epochs)
+    if args.schedule == "step":
+        return StepLR(opt, step_size=max(1, args.epochs // 3), gamma=0.1)
+    return None
+
+
+def _write_outputs(out: Path, files: dict[str, Callable[[Path], None]]) -> list[Path]:
+    """Write every file into a staging directory inside `out`, then move them all in.
+
+    If any writer fails, nothing in `out` has changed.
+    """
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out: {out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CLIError(f"--out: cannot create {out} ({e.strerror})") from None
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        for name, write in files.items():
+            write(staging / name)
+        written = []
+        for name in files:
+            os.replace(staging / name, out / name)
+            written.append(out / name)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train as the arguments say; print a summary; write the run's files into --out."""
+    X, y, features, classes, source, toy = _load_data(args)
+    n_classes = len(classes)
+    loss = args.loss
+    if loss == "auto":
+        loss = "hinge" if n_classes == 2 else "cross_entropy"
+    if loss in ("hinge", "bce") and n_classes != 2:
+        raise CLIError(f"--loss {loss}: needs two classes, the data has {n_classes}")
+    n_out = n_classes if loss == "cross_entropy" or (loss == "mse" and n_classes > 2) else 1
+    test_size = args.test_size if args.test_size is not None else (0.0 if toy else 0.25)
+    if test_size > 0:
+        X_train, X_test, y_train, y_test = datamod.train_test_split(
+            X, y, test_size=test_size, seed=args.seed, stratify=True
+        )
+    else:
+        X_train, X_test, y_train, y_test = X, X[:0], y, y[:0]
+    if len(X_train) == 0:
+        raise CLIError(f"--test-size {test_size}: leaves no training data")
+    scaler = None
+    if not toy:
+        # Fitted on the training split only: the test split stays unseen.
+        scaler = datamod.StandardScaler().fit(X_train)
+        X_train = scaler.transform(X_train)
+        X_test = scaler.transform(X_test) if len(X_test) else X_test
+    init = args.init if args.init != "auto" else ("micrograd" if toy else "kaiming")
+    model = MLP(
+        X.shape[1], [*args.hidden, n_out], activation=args.activation, init=init, seed=args.seed
+    )
+    opt = _optimizer(args, model.parameters())
+    sched = _scheduler(args, opt)
+    sizes = "-".join(str(n) for n in [X.shape[1], *args.hidden, n_out])
+    print(
+        f"{source}: {len(X)} samples ({len(X_train)} train, {len(X_test)} test), "
+        f"{X.shape[1]} features, {n_classes} classes; MLP {sizes} "
+        f"({len(model.parameters())} parameters), {loss} loss, {args.optimizer}"
+    )
+    try:
+        history = fit(
+            model,
+            X_train,
+            y_train,
+            loss,
+            opt,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            scheduler=sched,
+            validation_data=(X_test, y_test) if len(X_test) else None,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+    except DivergenceError as e:
+        raise CLIError(f"{e} (--lr is {opt.initial_lr})") from None
+    metrics: dict[str, Any] = {
+        "data": source,
+        "n_train": len(X_train),
+        "n_test": len(X_test),
+        "features": features,
+        "classes": classes,
+        "architecture": model.config(),
+        "loss": loss,
+        "train_loss": history.loss[-1],
+        "train_accuracy": history.accuracy[-1],
+    }
+    print(f"final train loss {history.loss[-1]:.6g}, train accuracy {history.accuracy[-1]:.4f}")
+    if len(X_test):
+        test_loss, test_acc = evaluate(model, X_test, y_test, loss)
+        metrics.update(test_loss=test_loss, test_accuracy=test_acc)
+        print(f"test loss {test_loss:.6g}, test accuracy {test_acc:.4f} ({len(X_test)} samples)")
+    metrics["history"] = history.to_dict()
+    metrics["args"] = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in vars(args).items()
+        if k not in ("func", "no_progress")
+    }
+    metadata = {
+        "features": features,
+        "classes": classes,
+        "loss": loss,
+        "scaler": None
+        if scaler is None
+        else {
+            "mean": scaler.mean_.tolist(),  # type: ignore[union-attr]
+            "scale": scaler.scale_.tolist(),  # type: ignore[union-attr]
+        },
+    }
+    files: dict[str, Callable[[Path], None]] = {
+        "model.json": lambda p: save(model, p, metadata=metadata),
+        "metrics.json": lambda p: atomic_write(
+            p, lambda f: f.write((json.dumps(metrics, indent=1) + "\n").encode())
+        ),
+    }
+    from .plot import plot_decision_boundary, plot_history
+
+    files["loss.png"] = lambda p: plot_history(
+        history, p, title=f"{source}, MLP {sizes}", val_label="test"
+    )
+    if X.shape[1] == 2:
+        files["decision_boundary.png"] = lambda p: plot_decision_boundary(
+            model,
+            X,
+            y,
+            p,
+            loss=loss,
+            transform=None if scaler is None else scaler.transform,
+            title=f"{source}: train accuracy {history.accuracy[-1]:.3f}",
+        )
+    written = _write_outputs(args.out, files)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+# -----------------------------------------------------------------------------------------
+# predict
+# -----------------------------------------------------------------------------------------
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Predict each row of --csv with --model; CSV out (stdout or --out)."""
+    try:
+        model, meta = load_with_metadata(args.model)
+    except FileNotFoundError:
+        raise CLIError(f"--model: {args.model}: no such file") from None
+    except (ValueError, OSError) as e:
+        raise CLIError(f"--model: {e}") from None
+    features = meta.get("features") or [f"x{i}" for i in range(model.nin)]
+    classes = meta.get("classes") or [str(i) for i in range(max(2, model.nouts[-1]))]
+    loss = meta.get("loss", "hinge")
+    try:
+        X = datamod.read_features(args.csv, features)
+    except FileNotFoundError:
+        raise CLIError(f"--csv: {args.csv}: no such file") from None
+    except (ValueError, OSError) as e:
+        raise CLIError(f"--csv: {e}") from None
+    scaler = meta.get("scaler")
+    if scaler:
+        X = (X - np.asarray(scaler["mean"])) / np.asarray(scaler["scale"])
+    pred = predict(model, X, loss)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    with_proba = loss in ("bce", "cross_entropy")
+    header = ["prediction"] + ([f"p_{c}" for c in classes] if with_proba else [])
+    writer.writerow(header)
+    proba = predict_proba(model, X) if with_proba else None
+    for i, k in enumerate(pred.tolist()):
+        row = [classes[k]]
+        if proba is not None:
+            row += [repr(float(p)) for p in proba[i]]
+        writer.writerow(row)
+    if args.out is None:
+        sys.stdout.write(buf.getvalue())
+    else:
+        try:
+            atomic_write(args.out, lambda f: f.write(buf.getvalue().encode()))
+        except OSError as e:
+            raise CLIError(f"--out: cannot write {args.out} ({e.strerror})") from None
+        print(f"wrote {len(pred)} predictions to {args.out}")
+    return 0
+
+
+# -----------------------------------------------------------------------------------------
+# main
+# -----------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `chainrule` command; returns the exit status (0, or 2 on an error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, already printed)
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        return int(args.func(args))
+    except CLIError as e:
+        message = str(e)
+    except (ValueError, OSError, ArithmeticError) as e:
+        message = str(e) or type(e).__name__
+    except KeyboardInterrupt:
+        message = "interrupted"
+    print(f"chainrule {args.command}: error: {message}".replace("\n", " "), file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The `chainrule` command, run in-process: a quick training run, predict, and bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nn
+from nn import cli
+
+WINE = Path(__file__).parent / "data" / "wine.csv"
+ROOT = Path(__file__).parent.parent
+
+
+def _run(capsys, *argv):
+    status = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_quick_train_writes_every_file_and_is_reproducible(tmp_path, capsys):
+    args = ["train", "--epochs", "3", "--samples", "30", "--no-progress"]
+    status, out, err = _run(capsys, *args, "--out", tmp_path / "a")
+    assert status == 0, err
+    assert "moons: 30 samples (30 train, 0 test), 2 features, 2 classes; MLP 2-16-16-1" in out
+    assert "final train loss" in out and "train accuracy" in out
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["decision_boundary.png", "loss.png", "metrics.json", "model.json"]
+    for png in ("loss.png", "decision_boundary.png"):
+        assert (tmp_path / "a" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert len(metrics["history"]["loss"]) == 3
+    assert metrics["train_loss"] == metrics["history"]["loss"][-1]
+    model = nn.load(tmp_path / "a" / "model.json")
+    assert model.config()["nouts"] == [16, 16, 1]
+
+    assert _run(capsys, *args, "--out", tmp_path / "b")[0] == 0
+    assert (tmp_path / "a" / "metrics.json").read_text().replace("/a", "/b") == (
+        tmp_path / "b" / "metrics.json"
+    ).read_text()
+
+
+def test_train_on_a_csv_then_predict(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    status, out, err = _run(
+        capsys,
+        "train",
+        "--csv",
+        WINE,
+        "--target",
+        "cultivar",
+        "--hidden",
+        "8",
+        "--epochs",
+        "20",
+        "--optimizer",
+        "adam",
+        "--batch-size",
+        "32",
+        "--no-progress",
+        "--out",
+        out_dir,
+    )
+    assert status == 0, err
+    assert "178 samples (133 train, 45 test), 13 features, 3 classes" in out
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.9
+    assert not (out_dir / "decision_boundary.png").exists()  # 13 features: no 2-D picture
+
+    status, out, err = _run(capsys, "predict", "--model", out_dir / "model.json", "--csv", WINE)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "prediction,p_class_0,p_class_1,p_class_2"
+    assert len(lines) == 179
+    assert lines[1].startswith("class_0,")
+    status, out, _ = _run(
+        capsys,
+        "predict",
+        "--model",
+        out_dir / "model.json",
+        "--csv",
+        WINE,
+        "--out",
+        tmp_path / "pred.csv",
+    )
+    assert status == 0 and "wrote 178 predictions" in out
+    assert (tmp_path / "pred.csv").read_text().splitlines() == lines
+
+
+def _bad_csv(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("a,b,label\n1,2,0\n3,x,1\n")
+    return p
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--csv", "{tmp}/missing.csv", "--target", "y"], "missing.csv: no such file"),
+        (["train", "--csv", str(WINE), "--target", "nope"], "no column 'nope'"),
+        (
+            ["train", "--csv", "{bad}", "--target", "label"],
+            "row 3, column 'b': 'x' is not a number",
+        ),
+        (["train", "--csv", str(WINE)], "--csv needs --target"),
+        (["train", "--target", "y"], "--target is for --csv"),
+        (["train", "--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
+        (["train", "--lr", "abc"], "argument --lr: expected a number >= 0, got 'abc'"),
+        (["train", "--test-size", "1"], "argument --test-size: expected a fraction in [0, 1)"),
+        (["train", "--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
+        (["train", "--dataset", "iris", "--loss", "hinge"], "--loss hinge: needs two classes"),
+        (["train", "--samples", "20", "--lr", "1e200", "--loss", "mse"], "diverged at epoch 1"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["predict", "--model", "{tmp}/none.json", "--csv", str(WINE)], "none.json: no such file"),
+        (["predict", "--model", "{bad}", "--csv", str(WINE)], "not valid JSON"),
+        (["predict"], "the following arguments are required: --model, --csv"),
+    ],
+)
+def test_errors_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, argv, message):
+    bad = _bad_csv(tmp_path)
+    argv = [a.format(tmp=tmp_path, bad=bad) for a in argv]
+    if argv[0] == "train":
+        argv += (
+            ["--out", str(tmp_path / "out"), "--no-progress", "--epochs", "2"]
+            if ("--epochs" not in argv)
+            else ["--out", str(tmp_path / "out")]
+        )
+    status, _, err = _run(capsys, *argv)
+    assert status == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failure_while_writing_leaves_out_untouched(tmp_path, capsys, monkeypatch):
+    import nn.plot
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(nn.plot, "plot_history", fail)
+    out_dir = tmp_path / "out"
+    status, _, err = _run(
+        capsys, "train", "--epochs", "1", "--samples", "10", "--no-progress", "--out", out_dir
+    )
+    assert status == 2 and err == "chainrule train: error: disk full\n"
+    assert list(out_dir.iterdir()) == []  # no model.json without its metrics and plots
+
+
+def test_out_must_be_a_directory(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    status, _, err = _run(
+        capsys, "train", "--epochs", "1", "--samples", "10", "--no-progress", "--out", f
+    )
+    assert status == 2 and "--out: " in err and "is not a directory" in err
+
+
+def test_parser_takes_new_subcommands_by_one_entry(monkeypatch):
+    def add_hello(subparsers):
+        subparsers.add_parser("hello").set_defaults(func=lambda args: 0)
+
+    monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, add_hello])
+    assert cli.build_parser().parse_args(["hello"]).command == "hello"
+    assert cli.main(["hello"]) == 0
+
+
+def test_python_dash_m_nn_runs_the_same_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "nn", "train", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0
+    assert "--dataset" in result.stdout and "--batch-size" in result.stdout
+
+
+@pytest.mark.parametrize("dataset", ["circles", "spirals", "xor", "blobs", "iris"])
+def test_every_dataset_trains(tmp_path, capsys, dataset):
+    status, out, err = _run(
+        capsys,
+        "train",
+        "--dataset",
+        dataset,
+        "--samples",
+        "24",
+        "--epochs",
+        "1",
+        "--hidden",
+        "4",
+        "--no-progress",
+        "--out",
+        tmp_path,
+    )
+    assert status == 0, err
+    assert out.startswith(f"{dataset}: ")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 <= metrics["train_accuracy"] <= 1.0
+
+
+def test_predict_names_a_missing_feature_column(tmp_path, capsys):
+    assert (
+        _run(
+            capsys, "train", "--epochs", "1", "--samples", "10", "--no-progress", "--out", tmp_path
+        )[0]
+        == 0
+    )
+    status, _, err = _run(capsys, "predict", "--model", tmp_path / "model.json", "--csv", WINE)
+    assert status == 2
+    assert "wine.csv: no column 'x0'" in err and err.count("\n") == 1
