@@ -49,15 +49,24 @@ def topological_order(
     while stack:
         node = stack.pop()
         # A node's inputs: slots _a and _b, and _more for n-ary ops (see value.py).
-        if node._a is None:
+        # Unrolled rather than gathered into a tuple: this loop runs once per node.
+        a = node._a
+        if a is None:
             continue
-        children: tuple[Value, ...] = (node._a,) if node._b is None else (node._a, node._b)
+        if a not in seen and (include_leaves or a._a is not None):
+            seen.add(a)
+            stack.append(a)
+        b = node._b
+        if b is None:
+            continue
+        if b not in seen and (include_leaves or b._a is not None):
+            seen.add(b)
+            stack.append(b)
         if node._more is not None:
-            children += node._more[0]
-        for child in children:
-            if child not in seen and (include_leaves or child._a is not None):
-                seen.add(child)
-                stack.append(child)
+            for child in node._more[0]:
+                if child not in seen and (include_leaves or child._a is not None):
+                    seen.add(child)
+                    stack.append(child)
     return sorted(seen, key=_creation_order)
 
 

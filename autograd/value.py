@@ -74,9 +74,12 @@ class Value:
     _a: Value | None  # first input (None for a leaf)
     _da: Any  # d(self)/d(_a): a float
     _b: Value | None  # second input, if any
-    _db: Any
+    _db: Any  # d(self)/d(_b); or, with one input and a number, that number (see args)
     _more: tuple[tuple[Value, ...], tuple[Any, ...]] | None  # inputs 3.. and their locals
-    _constants: tuple[float | None, ...] | None  # the args, with None where a Value stands
+    # None when every argument is a Value; NUMBER_FIRST / NUMBER_SECOND for a binary op
+    # with one plain number (kept in _db, unused by a one-input node: no tuple to allocate);
+    # otherwise the args with None where a Value stands.
+    _constants: tuple[float | None, ...] | str | None
     _id: int  # creation order: every node is made after its inputs
 
     def __init__(self, data: float, label: str = "") -> None:
@@ -117,10 +120,15 @@ class Value:
     @property
     def args(self) -> tuple[Value | float, ...]:
         """What the op was called with: Values and plain numbers, in order."""
-        if self._constants is None:
+        constants = self._constants
+        if constants is None:
             return self.inputs
+        if constants is NUMBER_SECOND:
+            return (self._a, self._db)  # type: ignore[return-value]
+        if constants is NUMBER_FIRST:
+            return (self._db, self._a)  # type: ignore[return-value]
         values = iter(self.inputs)
-        return tuple(next(values) if c is None else c for c in self._constants)
+        return tuple(next(values) if c is None else c for c in constants)  # type: ignore[misc]
 
     # -- display and conversion ---------------------------------------------------------
 
@@ -306,6 +314,8 @@ def _compare_data(other: Any) -> float:
 
 
 _counter = itertools.count()
+NUMBER_FIRST = "number first"  # e.g. 2.0 - x
+NUMBER_SECOND = "number second"  # e.g. x * 2.0
 _INF = math.inf
 
 
@@ -354,14 +364,19 @@ def _binary(op: Op, a: Any, b: Any) -> Value:
     """
     a_is_value = isinstance(a, Value)
     b_is_value = isinstance(b, Value)
+    # `type(x) is float` first: plain floats are by far the most common constant.
     if a_is_value:
         ad = a.data
+    elif type(a) is float:
+        ad = a
     elif is_number(a):
         ad = a = _as_float(a, op.name)
     else:
         return NotImplemented
     if b_is_value:
         bd = b.data
+    elif type(b) is float:
+        bd = b
     elif is_number(b):
         bd = b = _as_float(b, op.name)
     else:
@@ -383,11 +398,11 @@ def _binary(op: Op, a: Any, b: Any) -> Value:
         node._a, node._da, node._b, node._db = a, da, b, db
         node._constants = None
     elif a_is_value:
-        node._a, node._da, node._b, node._db = a, da, None, 0.0
-        node._constants = (None, bd)
+        node._a, node._da, node._b, node._db = a, da, None, bd
+        node._constants = NUMBER_SECOND
     elif b_is_value:
-        node._a, node._da, node._b, node._db = b, db, None, 0.0
-        node._constants = (ad, None)
+        node._a, node._da, node._b, node._db = b, db, None, ad
+        node._constants = NUMBER_FIRST
     else:
         _make_leaf(node)
         return node
