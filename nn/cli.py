@@ -27,6 +27,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from autograd.draw_cli import add_draw_command
+
 from . import data as datamod
 from .layers import ACTIVATIONS, MLP
 from .optim import SGD, Adam, CosineAnnealingLR, LinearLR, LRScheduler, Optimizer, StepLR
@@ -234,7 +236,7 @@ def add_predict_parser(subparsers: Any) -> None:
 
 
 #: Each entry adds one subcommand; add a new one here.
-COMMANDS: list[Callable[[Any], None]] = [add_train_parser, add_predict_parser]
+COMMANDS: list[Callable[[Any], Any]] = [add_train_parser, add_predict_parser, add_draw_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -212,3 +212,28 @@ def test_predict_names_a_missing_feature_column(tmp_path, capsys):
     status, _, err = _run(capsys, "predict", "--model", tmp_path / "model.json", "--csv", WINE)
     assert status == 2
     assert "wine.csv: no column 'x0'" in err and err.count("\n") == 1
+
+
+def test_draw_subcommand_writes_svg_and_dot(tmp_path, capsys):
+    """`chainrule draw` is wired into the same command as train and predict."""
+    pytest.importorskip("graphviz")
+    dot_file = tmp_path / "graph.dot"
+    status = cli.main(
+        ["draw", "tanh(x*w + b)", "--set", "x=1", "w=-2", "b=0.5", "-o", str(dot_file)]
+    )
+    assert status == 0
+    source = dot_file.read_text()
+    assert source.startswith("digraph")
+    assert "tanh" in source
+    out = capsys.readouterr().out
+    # d/dx tanh(x*w + b) at x=1, w=-2, b=0.5 is w * (1 - tanh(-1.5)**2) = -0.3614...
+    assert "x -0.3614" in out
+
+
+def test_draw_subcommand_rejects_unsafe_expression(capsys):
+    status = cli.main(["draw", "__import__('os')"])
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("chainrule draw: error:")
+    assert "__import__" in err
+    assert "\n" not in err
