@@ -10,6 +10,7 @@ outputs, for the notebooks whose numbers are known.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,36 @@ EXPECTED: dict[str, list[str]] = {
         "do/dbias = 0.5000   by hand: 0.5000",
         "do/dx1 += do/dv5 * dv5/dx1 = 0.5 * -3.0 = -1.5    (dv5/dx1 = weight[0])",
     ],
+    # Run in fast mode (60 points, 30 epochs); the accuracy is checked in `check_training`.
+    "03_training_an_mlp.ipynb": [
+        "fast mode: True; 60 points, 30 epochs",
+        "X: shape (60, 2), y: 30 points of class 0, 30 of class 1",
+        "337 parameters, e.g. layers.0.weight[0, 0] = 0.2739",
+        "step 0: loss ",
+        "after 30 epochs: final training loss ",
+        "one sample through MLP 2-3-1: loss ",
+        "27 values in the graph",
+    ],
+    "04_property_testing_derivatives.ipynb": [
+        # d/dx log cosh x = tanh x
+        "x =   0.5: d/dx log_cosh = 0.462117157260, tanh(x) = 0.462117157260, gradcheck: True",
+        # the wrong softsign rule: caught, both inputs in the table
+        "GradcheckError",
+        "gradcheck: analytic and numeric derivatives differ for 2 of 2",
+        "MISMATCH",
+        "gradgradcheck: True",
+        # relu(1 - x) at x = 1: one-sided slopes -1 and 0, relu'(0) = 0 gives 0
+        "gradcheck at the kink: True",
+        "KinkWarning: gradcheck: a kink lies within the finite-difference step",
+        "kink (one-sided -1 .. 0)",
+        # tanh(0.5) and 1 - tanh(0.5)**2
+        "f'(0.5)  = 0.462117157260",
+        "f''(0.5) = 0.786447732966",
+        # the Hessian of x**2 y + sin(xy) at (1, 2): 4 - 4 sin 2, 2 + cos 2 - 2 sin 2, -sin 2
+        "[[ 0.36281  -0.234742]\n [-0.234742 -0.909297]]",
+        "log_cosh: 40 random expressions, first and second derivatives: all passed",
+        "hypothesis found a counterexample:",
+    ],
 }
 
 
@@ -56,7 +87,12 @@ def output_text(notebook) -> str:
 
 def test_there_are_notebooks():
     names = {path.name for path in NOTEBOOKS}
-    assert {"01_backprop_by_hand.ipynb", "02_a_neuron.ipynb"} <= names
+    assert {
+        "01_backprop_by_hand.ipynb",
+        "02_a_neuron.ipynb",
+        "03_training_an_mlp.ipynb",
+        "04_property_testing_derivatives.ipynb",
+    } <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -78,6 +114,27 @@ def test_notebook_executes_and_shows_its_numbers(path, monkeypatch):
         assert expected in text, f"{path.name}: expected output {expected!r} not found"
     if path.name in ("01_backprop_by_hand.ipynb", "02_a_neuron.ipynb") and _has_dot():
         assert "<svg" in text  # the graphs rendered
+    if path.name == "03_training_an_mlp.ipynb":
+        check_training(notebook, text)
+
+
+def check_training(notebook, text: str) -> None:
+    """Notebook 03 trained the moons model well and showed its two plots and a graph."""
+    found = re.search(r"final training accuracy (\d\.\d+)", text)
+    assert found, "03: no final training accuracy printed"
+    # 59 of 60 points right in fast mode (0.983), 100 of 100 in full mode.
+    assert float(found.group(1)) >= 0.95
+    hand = [float(v) for v in re.findall(r"step \d: loss (\d+\.\d+)", text)]
+    assert len(hand) == 5 and hand[-1] < hand[0]  # the loop by hand lowered the loss
+    pngs = [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
+    assert len(pngs) == 2  # the loss curve and the decision boundary
+    if _has_dot():
+        assert "<svg" in text and "layers.0.weight[2, 1]" in text  # the sample's graph
 
 
 def _has_dot() -> bool:
