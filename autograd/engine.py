@@ -44,10 +44,13 @@ def topological_order(
     """
     if isinstance(roots, Value):
         roots = [roots]
-    seen: set[Value] = set(roots)
-    stack = list(seen)
-    while stack:
-        node = stack.pop()
+    # `found` is both the work list (a growing queue, read with an index) and the result.
+    found = list(dict.fromkeys(roots))
+    seen: set[Value] = set(found)
+    i = 0
+    while i < len(found):
+        node = found[i]
+        i += 1
         # A node's inputs: slots _a and _b, and _more for n-ary ops (see value.py).
         # Unrolled rather than gathered into a tuple: this loop runs once per node.
         a = node._a
@@ -55,19 +58,21 @@ def topological_order(
             continue
         if a not in seen and (include_leaves or a._a is not None):
             seen.add(a)
-            stack.append(a)
+            found.append(a)
         b = node._b
         if b is None:
             continue
         if b not in seen and (include_leaves or b._a is not None):
             seen.add(b)
-            stack.append(b)
+            found.append(b)
         if node._more is not None:
             for child in node._more[0]:
                 if child not in seen and (include_leaves or child._a is not None):
                     seen.add(child)
-                    stack.append(child)
-    return sorted(seen, key=_creation_order)
+                    found.append(child)
+    # Found outputs-first, roughly newest first, which makes this sort cheap.
+    found.sort(key=_creation_order)
+    return found
 
 
 _creation_order = operator.attrgetter("_id")
