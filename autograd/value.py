@@ -327,12 +327,13 @@ def _make_leaf(node: Value) -> None:
 
 
 def _check_finite(op: Op, out: float, data: Iterable[float]) -> None:
+    """Raise OverflowError when finite inputs gave a non-finite result (IEEE inputs pass)."""
     data = list(data)
     if all(math.isfinite(d) for d in data):
-        raise OverflowError(
-            f"{op.name}: result {out!r} is not finite for finite input(s) "
-            f"{', '.join(repr(d) for d in data)}"
-        )
+        shown = ", ".join(repr(d) for d in data[:3])
+        if len(data) > 3:
+            shown += f", ... ({len(data)} inputs)"
+        raise OverflowError(f"{op.name}: result {out!r} is not finite for finite input(s) {shown}")
 
 
 def _unary(op: Op, x: Value) -> Value:

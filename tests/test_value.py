@@ -390,3 +390,16 @@ def test_huge_integer_raises_overflow_naming_the_op():
         Value(10**400)
     with pytest.raises(OverflowError, match=r"^mul: an integer of 401 digits is too large"):
         Value(1.0) * 10**400
+
+
+def test_overflow_message_of_an_n_ary_op_stays_short():
+    """An n-ary op (here a 40-input weighted sum) names a few inputs, not all of them."""
+    from autograd import linear
+
+    weights = [Value(1e300)] * 20
+    with pytest.raises(OverflowError) as info:
+        linear(weights, [1e10] * 20)
+    message = str(info.value)
+    assert message.startswith("linear: result inf is not finite for finite input(s) 0.0, 1e+300")
+    assert "(41 inputs)" in message
+    assert len(message) < 200
