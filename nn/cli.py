@@ -361,6 +361,9 @@ def _write_outputs(out: _OutDir, files: dict[str, Callable[[Path], None]]) -> li
         write(out.staging / name)
     written = []
     for name in files:
+        if (out.out / name).is_file():
+            # Keep the mode of the file replaced, as writing over it with open() would.
+            shutil.copymode(out.out / name, out.staging / name)
         os.replace(out.staging / name, out.out / name)
         written.append(out.out / name)
     out.committed = True

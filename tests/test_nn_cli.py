@@ -392,3 +392,24 @@ def test_divergence_with_a_huge_learning_rate_is_one_short_line(tmp_path, capsys
     assert err.startswith("chainrule train: error: training diverged at epoch ")
     assert err.rstrip().endswith("(--lr is 1e+30)")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_new_run_keeps_the_mode_of_the_files_it_replaces(tmp_path, capsys):
+    import os
+    import stat
+
+    out_dir = tmp_path / "run"
+    argv = ["train", "--epochs", "1", "--samples", "10", "--no-progress", "--out", out_dir]
+    assert _run(capsys, *argv)[0] == 0
+    os.chmod(out_dir / "model.json", 0o600)
+    assert _run(capsys, *argv)[0] == 0
+    assert stat.S_IMODE((out_dir / "model.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((out_dir / "metrics.json").stat().st_mode) == 0o666 & ~_umask()
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
