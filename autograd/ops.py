@@ -58,6 +58,25 @@ class Op:
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by name: the rules are lambdas, which pickle cannot store, and the
+        # unpickled node should point at the one entry of the table anyway.
+        return (op_named, (self.name,))
+
+
+def op_named(name: str) -> Op:
+    """The primitive called `name` in `OPS` (how a pickled `Op` is restored).
+
+    Raises:
+        KeyError: no primitive has that name (the known ones are listed).
+    """
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(
+            f"op_named: no primitive {name!r}; the known ones are {sorted(OPS)}"
+        ) from None
+
 
 # ---------------------------------------------------------------------------------------
 # Helpers for rules: the same code works on floats and on Values.

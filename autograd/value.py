@@ -154,6 +154,24 @@ class Value:
         """A new leaf with the same data and no history (PyTorch's `detach`)."""
         return Value(self.data, self.label)
 
+    # -- pickling: a graph is saved node by node, its ops by name (see ops.Op.__reduce__) ---
+
+    def __getstate__(self) -> dict[str, Any]:
+        # _id is left out: creation order is per process (see __setstate__).
+        return {name: getattr(self, name) for name in Value.__slots__ if name != "_id"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        # The markers are compared by identity; an unpickled string is an equal copy.
+        if self._constants == NUMBER_FIRST:
+            self._constants = NUMBER_FIRST
+        elif self._constants == NUMBER_SECOND:
+            self._constants = NUMBER_SECOND
+        # A fresh creation number, so nodes made from this one come after it. pickle
+        # restores a node's inputs before the node, so the graph keeps its topological order.
+        self._id = next(_counter)
+
     def zero_grad(self) -> None:
         """Set this node's grad to 0.0. For a whole graph use `Module.zero_grad()` or loop."""
         self.grad = 0.0

@@ -103,7 +103,7 @@ def add_train_parser(subparsers: Any) -> None:
             "with noise 0.1, MLP 2-16-16-1, hinge loss, SGD with weight decay 1e-4 and a "
             "learning rate decaying linearly from 1.0 to 0.1, 100 full-batch steps). Toy data "
             "sets are used as generated, all for training; real data sets and CSVs are "
-            "standardised (fitted on the training split) and 25%% is held out for testing."
+            "standardised (fitted on the training split) and 25% is held out for testing."
         ),
     )
     data = p.add_argument_group("data")
@@ -306,32 +306,87 @@ def _scheduler(args: argparse.Namespace, opt: Optimizer) -> LRScheduler | None:
     return None
 
 
-def _write_outputs(out: Path, files: dict[str, Callable[[Path], None]]) -> list[Path]:
-    """Write every file into a staging directory inside `out`, then move them all in.
+#: Every file `chainrule train` may write into --out. A run removes those of them it did not
+#: write this time (decision_boundary.png of an earlier 2-feature run, say), so --out holds
+#: exactly one run's files; anything else in --out is left alone.
+OUTPUT_NAMES = ("model.json", "metrics.json", "loss.png", "decision_boundary.png")
 
-    If any writer fails, nothing in `out` has changed.
+
+class _OutDir:
+    """The --out directory, checked before training: created if missing, and proven
+    writable by making the staging directory the run's files are first written into.
+
+    `close()` removes the staging directory, and on failure (`committed` False) also the
+    directories this created, so a failed run leaves the file system as it was.
     """
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out: {out} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CLIError(f"--out: cannot create {out} ({e.strerror})") from None
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
-    try:
-        for name, write in files.items():
-            write(staging / name)
-        written = []
-        for name in files:
-            os.replace(staging / name, out / name)
-            written.append(out / name)
-        return written
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    def __init__(self, out: Path) -> None:
+        if out.exists() and not out.is_dir():
+            raise CLIError(f"--out: {out} exists and is not a directory")
+        self.out = out
+        # The missing directories, outermost first, to remove again if the run fails.
+        self.created = [p for p in reversed([out, *out.parents]) if not p.exists()]
+        self.committed = False
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            self._remove_created()  # mkdir may have made some parents before failing
+            raise CLIError(f"--out: cannot create {out} ({e.strerror})") from None
+        try:
+            self.staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+        except OSError as e:
+            self._remove_created()
+            raise CLIError(f"--out: cannot write into {out} ({e.strerror})") from None
+
+    def _remove_created(self) -> None:
+        for p in reversed(self.created):
+            try:
+                p.rmdir()  # only if empty: never removes anything else
+            except OSError:
+                break  # not empty, or never made: its parents are not ours to remove
+
+    def close(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+        if not self.committed:
+            self._remove_created()
+
+
+def _write_outputs(out: _OutDir, files: dict[str, Callable[[Path], None]]) -> list[Path]:
+    """Write every file into the staging directory inside --out, then move them all in and
+    remove the stale outputs of earlier runs (`OUTPUT_NAMES` not written now).
+
+    If any writer fails, nothing in --out has changed.
+    """
+    for name, write in files.items():
+        write(out.staging / name)
+    written = []
+    for name in files:
+        if (out.out / name).is_file():
+            # Keep the mode of the file replaced, as writing over it with open() would.
+            shutil.copymode(out.out / name, out.staging / name)
+        os.replace(out.staging / name, out.out / name)
+        written.append(out.out / name)
+    out.committed = True
+    for name in OUTPUT_NAMES:
+        stale = out.out / name
+        if name not in files and (stale.is_file() or stale.is_symlink()):
+            stale.unlink()
+    return written
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train as the arguments say; print a summary; write the run's files into --out."""
+    """Train as the arguments say; print a summary; write the run's files into --out.
+
+    --out is checked (a directory, or creatable, and writable) before anything is trained.
+    """
+    out = _OutDir(args.out)
+    try:
+        return _train(args, out)
+    finally:
+        out.close()
+
+
+def _train(args: argparse.Namespace, out: _OutDir) -> int:
     X, y, features, classes, source, toy = _load_data(args)
     n_classes = len(classes)
     loss = args.loss
@@ -437,7 +492,7 @@ def run_train(args: argparse.Namespace) -> int:
             transform=None if scaler is None else scaler.transform,
             title=f"{source}: train accuracy {history.accuracy[-1]:.3f}",
         )
-    written = _write_outputs(args.out, files)
+    written = _write_outputs(out, files)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -449,6 +504,15 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Predict each row of --csv with --model; CSV out (stdout or --out)."""
+    if args.out is not None:
+        # Checked first, so a bad --out fails before the model and the CSV are read.
+        parent = args.out.parent
+        if args.out.is_dir():
+            raise CLIError(f"--out: {args.out} is a directory; give a file name")
+        if not parent.is_dir():
+            raise CLIError(f"--out: the directory {parent} does not exist")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise CLIError(f"--out: cannot write into {parent} (permission denied)")
     try:
         model, meta = load_with_metadata(args.model)
     except FileNotFoundError:

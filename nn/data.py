@@ -215,6 +215,14 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     if not rows:
         raise ValueError(f"{path}: the file is empty (expected a header row and data rows)")
     header = [h.strip() for h in rows[0]]
+    # A repeated name would make header.index() pick one of the columns silently.
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header, start=1):
+        if name in seen:
+            raise ValueError(
+                f"{path}: the header names column {name!r} twice (columns {seen[name]} and {i})"
+            )
+        seen[name] = i
     if len(rows) == 1:
         raise ValueError(f"{path}: the file has a header but no data rows")
     return header, rows[1:]
@@ -239,10 +247,11 @@ def load_csv(
         A `Dataset`.
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: an empty file, a missing column (the available ones are listed), a row
-            with the wrong number of cells or a non-numeric feature cell (row number as in
-            the file, counting the header as row 1, and column name), fewer than two
-            classes, or a label not among `classes`.
+        ValueError: an empty file, a column name used twice (both positions named), a
+            missing column (the available ones are listed), a row with the wrong number of
+            cells or a non-numeric feature cell (row number as in the file, counting the
+            header as row 1, and column name), fewer than two classes, or a label not among
+            `classes`.
     """
     path = Path(path)
     header, rows = _read_rows(path)

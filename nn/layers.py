@@ -16,7 +16,7 @@ Read next: `losses.py`, then `optim.py` and `train.py`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,17 @@ from .module import Module
 # -----------------------------------------------------------------------------------------
 # Activations
 # -----------------------------------------------------------------------------------------
+
+
+# Named functions, not lambdas, so a module (and its activations) can be pickled.
+
+
+def _np_relu(z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0.0)
+
+
+def _np_leaky_relu(z: np.ndarray) -> np.ndarray:
+    return np.where(z > 0, z, 0.01 * z)
 
 
 def _np_sigmoid(z: np.ndarray) -> np.ndarray:
@@ -61,6 +72,13 @@ class Activation:
     value: Callable[[Any], Any]
     numpy: Callable[[np.ndarray], np.ndarray]
 
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # A named activation unpickles as the very entry of ACTIVATIONS, so `MLP.config()`
+        # still recognises it (it checks identity) and the model can still be saved.
+        if ACTIVATIONS.get(self.name) is self:
+            return (get_activation, (self.name,))
+        return (Activation, (self.name, self.value, self.numpy))
+
 
 def _identity(x: Any) -> Any:
     return x
@@ -68,12 +86,10 @@ def _identity(x: Any) -> Any:
 
 #: The named activations. `leaky_relu` uses PyTorch's default slope 0.01; `gelu` is exact.
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", autograd.relu, lambda z: np.maximum(z, 0.0)),
+    "relu": Activation("relu", autograd.relu, _np_relu),
     "tanh": Activation("tanh", autograd.tanh, np.tanh),
     "sigmoid": Activation("sigmoid", autograd.sigmoid, _np_sigmoid),
-    "leaky_relu": Activation(
-        "leaky_relu", autograd.leaky_relu, lambda z: np.where(z > 0, z, 0.01 * z)
-    ),
+    "leaky_relu": Activation("leaky_relu", autograd.leaky_relu, _np_leaky_relu),
     "gelu": Activation("gelu", autograd.gelu, _np_gelu),
     "linear": Activation("linear", _identity, _identity),
 }
@@ -117,6 +133,13 @@ def _as_inputs(x: Any, nin: int, where: str) -> list[Any]:
             raise ValueError(f"{where}: expected one sample (a 1-D input), got shape {x.shape}")
         # tolist() turns numpy scalars into Python floats: the cheapest operands there are.
         xs = x.reshape(-1).tolist()
+    elif isinstance(x, (Set, Mapping)):
+        # A set (or dict) has no order that says which input is x[0]: list() would
+        # silently pick one.
+        raise TypeError(
+            f"{where}: expected an ordered sequence of {nin} numbers or Values, got "
+            f"{type(x).__name__}, which is unordered"
+        )
     else:
         try:
             xs = list(x)

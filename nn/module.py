@@ -21,6 +21,62 @@ from typing import Any
 import numpy as np
 
 from autograd import Value
+from autograd.ops import is_number
+
+
+def real_array(value: Any, name: str) -> np.ndarray:
+    """`value` (nested lists/tuples of numbers, or an array) as a float64 array, checked.
+
+    Every entry must be a finite real number: bool is refused even though numpy would read
+    `True` as 1.0 (a weight of `true` in a model file is corruption, not a weight), and so
+    are NaN and infinities, strings and None.
+
+    Args:
+        value: nested lists or tuples of numbers, a numpy array, or anything `np.asarray`
+            reads with a real dtype (a torch tensor, say).
+        name: the parameter's name, for messages (e.g. "layers.0.weight").
+    Returns:
+        A new float64 array of the same shape.
+    Raises:
+        ValueError: a ragged nesting, or an entry that is not a finite real number (the
+            parameter, the index and the entry are named).
+    """
+    if isinstance(value, (list, tuple)):
+        # Walk the nesting ourselves: np.asarray([1.0, True]) would quietly give [1.0, 1.0].
+        stack: list[tuple[tuple[int, ...], Any]] = [((), value)]
+        while stack:
+            index, item = stack.pop()
+            if isinstance(item, (list, tuple)):
+                # Reversed, so entries are checked in order and the first bad one is named.
+                stack.extend(reversed([((*index, i), x) for i, x in enumerate(item)]))
+            elif not is_number(item):
+                raise ValueError(
+                    f"{name}[{', '.join(map(str, index))}] is {item!r} "
+                    f"({type(item).__name__}), expected a real number"
+                )
+    elif not is_number(value):
+        probe = np.asarray(value)
+        if probe.dtype.kind == "O":
+            for index, item in np.ndenumerate(probe):
+                if not is_number(item):
+                    raise ValueError(
+                        f"{name}[{', '.join(map(str, index))}] is {item!r} "
+                        f"({type(item).__name__}), expected a real number"
+                    )
+        elif probe.dtype.kind not in "iuf":
+            raise ValueError(f"{name} has dtype {probe.dtype}, expected real numbers")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ValueError(f"{name} is not an array of real numbers ({e})") from None
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad):
+        index = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"{name}[{', '.join(map(str, index))}] is {float(arr[index])!r}, "
+            "expected a finite number"
+        )
+    return arr
 
 
 class Module:
@@ -122,7 +178,8 @@ class Module:
             state_dict: `{name: array-like of real numbers}`, as `state_dict()` returns.
         Raises:
             ValueError: a missing or unexpected name (all listed), a shape that differs
-                (name and both shapes), or an entry that is not an array of real numbers.
+                (name and both shapes), or an entry that is not a finite real number
+                (NaN, inf, bool, text; the parameter and index are named).
         """
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state_dict]
@@ -137,11 +194,9 @@ class Module:
         arrays: dict[str, np.ndarray] = {}
         for name, params in own.items():
             try:
-                arr = np.asarray(state_dict[name], dtype=np.float64)
-            except (TypeError, ValueError) as e:
-                raise ValueError(
-                    f"load_state_dict: {name!r} is not an array of real numbers ({e})"
-                ) from None
+                arr = real_array(state_dict[name], name)
+            except ValueError as e:
+                raise ValueError(f"load_state_dict: {e}") from None
             if arr.shape != params.shape:
                 raise ValueError(
                     f"load_state_dict: {name!r} has shape {arr.shape}, "

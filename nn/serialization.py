@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,21 +28,46 @@ from typing import IO, Any
 
 import numpy as np
 
-from .layers import MLP
+from .layers import ACTIVATIONS, MLP
+from .module import real_array
 
 FORMAT = "chainrule-mlp"
 VERSION = 1
+
+
+def _umask() -> int:
+    """The process umask: from /proc on Linux, else by setting it and setting it straight
+    back (os.umask has no read-only form; the /proc read avoids that brief change, which
+    another thread could see)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write a file all at once: `write(f)` fills a temporary file beside `path`, which is
     then renamed over `path`. On any error the temporary file is removed and `path` is as
     it was.
+
+    The file ends with the permissions a plain `open(path, "wb")` would give: an existing
+    file keeps its mode, a new one gets 0o666 minus the umask (`mkstemp` makes 0o600).
     """
     path = Path(path)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -113,6 +139,8 @@ def _read(path: Path) -> dict[str, Any]:
         doc = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a JSON model file (not UTF-8 text)") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not a model file (JSON nested too deeply)") from None
     except json.JSONDecodeError as e:
         raise ValueError(
             f"{path}: not valid JSON (truncated or corrupt?): {e.msg} at line {e.lineno}, "
@@ -137,13 +165,73 @@ def _state_arrays(doc: dict[str, Any], path: Path) -> dict[str, np.ndarray]:
     state = {}
     for name, value in doc["state_dict"].items():
         try:
-            arr = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{path}: {name!r} is not an array of numbers") from None
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{path}: {name!r} holds a NaN or infinite weight")
-        state[name] = arr
+            state[name] = real_array(value, name)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
     return state
+
+
+#: Limits on a saved architecture, far beyond what a network of scalar Values can train
+#: (each weight is a Python object): a file claiming more is corrupt.
+MAX_LAYERS = 1_000
+MAX_PARAMETERS = 10_000_000
+
+
+def _size(value: Any, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"architecture.{field} is {value!r:.80}, expected a positive int")
+    return value
+
+
+def check_architecture(arch: Any, state: dict[str, np.ndarray]) -> None:
+    """Check a saved architecture against the state dict's shapes, before building anything.
+
+    A model is built from `arch`, so a corrupt size (say `"nouts": [1000000000, 1]`) would
+    allocate gigabytes of Values; the state dict's arrays are already in memory, so
+    requiring the architecture to match their shapes bounds the model by the file's size.
+
+    Args:
+        arch: the file's "architecture" object (`MLP.config()` when it was saved).
+        state: the file's state dict, as float64 arrays.
+    Raises:
+        ValueError: one line naming the field: a missing key, a size that is not a positive
+            int, more than `MAX_LAYERS` layers or `MAX_PARAMETERS` parameters, an unknown
+            activation, or a parameter whose shape differs from what the architecture says.
+    """
+    if not isinstance(arch, dict):
+        raise ValueError(f"architecture is {type(arch).__name__}, expected an object")
+    for key in ("nin", "nouts", "activation", "output_activation"):
+        if key not in arch:
+            raise ValueError(f"architecture has no {key!r}")
+    nin = _size(arch["nin"], "nin")
+    nouts = arch["nouts"]
+    if not isinstance(nouts, list) or not 1 <= len(nouts) <= MAX_LAYERS:
+        raise ValueError(
+            f"architecture.nouts is {nouts!r:.80}, expected a list of 1..{MAX_LAYERS} sizes"
+        )
+    sizes = [nin, *(_size(n, f"nouts[{i}]") for i, n in enumerate(nouts))]
+    for key in ("activation", "output_activation"):
+        if arch[key] not in ACTIVATIONS:
+            raise ValueError(
+                f"architecture.{key} is {arch[key]!r:.80}, expected one of {sorted(ACTIVATIONS)}"
+            )
+    expected: dict[str, tuple[int, ...]] = {}
+    for i in range(len(nouts)):
+        expected[f"layers.{i}.weight"] = (sizes[i + 1], sizes[i])
+        expected[f"layers.{i}.bias"] = (sizes[i + 1],)
+    for name, shape in expected.items():
+        if name not in state:
+            raise ValueError(f"{name} is missing, but the architecture says {shape}")
+        if state[name].shape != shape:
+            raise ValueError(
+                f"{name} has shape {state[name].shape} but the architecture says {shape}"
+            )
+    unexpected = [name for name in state if name not in expected]
+    if unexpected:
+        raise ValueError(f"the architecture has no parameters {unexpected}")
+    total = sum(int(np.prod(shape)) for shape in expected.values())
+    if total > MAX_PARAMETERS:
+        raise ValueError(f"the model has {total} parameters, more than {MAX_PARAMETERS}")
 
 
 def load_with_metadata(path: str | Path, model: MLP | None = None) -> tuple[MLP, dict[str, Any]]:
@@ -155,14 +243,15 @@ def load_with_metadata(path: str | Path, model: MLP | None = None) -> tuple[MLP,
     if model is None:
         arch = doc["architecture"]
         try:
-            model = MLP(
-                int(arch["nin"]),
-                [int(n) for n in arch["nouts"]],
-                activation=arch["activation"],
-                output_activation=arch["output_activation"],
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}: bad architecture {arch!r} ({e})") from None
+            check_architecture(arch, state)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+        model = MLP(
+            arch["nin"],
+            arch["nouts"],
+            activation=arch["activation"],
+            output_activation=arch["output_activation"],
+        )
     try:
         model.load_state_dict(state)
     except ValueError as e:
@@ -184,10 +273,13 @@ def load(path: str | Path, model: MLP | None = None) -> MLP:
         The model.
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not valid JSON / npz (truncated, corrupt), not a chainrule model, a
-            NaN weight, or names/shapes that do not match; `model` is then unchanged.
+        ValueError: not valid JSON / npz (truncated, corrupt), not a chainrule model, an
+            entry that is not a finite real number (NaN, inf, `true`), an architecture that
+            does not match the state dict's shapes (checked before any model is built; see
+            `check_architecture`), or names/shapes that do not match `model`, which is
+            then unchanged.
     """
     return load_with_metadata(path, model)[0]
 
 
-__all__ = ["atomic_write", "load", "load_with_metadata", "save"]
+__all__ = ["atomic_write", "check_architecture", "load", "load_with_metadata", "save"]

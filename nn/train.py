@@ -328,8 +328,8 @@ def fit(
         for p, d in zip(params, good):
             p.data = d
         return DivergenceError(
-            f"training diverged at epoch {epoch}, batch {batch}: {what}; the model keeps the "
-            "last weights with a finite loss (try a smaller learning rate)",
+            f"training diverged at epoch {epoch}, batch {batch}: {_one_line(what, 200)}; the "
+            "model keeps the last weights with a finite loss (try a smaller learning rate)",
             epoch,
             batch,
             history,
@@ -352,7 +352,9 @@ def fit(
                 try:
                     batch_loss = obj.loss([model(rows[i]) for i in idx], [targets[i] for i in idx])
                 except (OverflowError, ZeroDivisionError) as e:
-                    raise diverged(epoch, b + 1, f"the forward pass failed ({e})", good) from None
+                    raise diverged(
+                        epoch, b + 1, f"the forward pass failed ({_one_line(str(e))})", good
+                    ) from None
                 if not math.isfinite(batch_loss.data):
                     raise diverged(epoch, b + 1, f"the loss is {batch_loss.data!r}", good)
                 optimizer.zero_grad()
@@ -363,7 +365,9 @@ def fit(
             try:
                 train_loss, train_acc = _measure(model, rows, y, obj)
             except (OverflowError, ZeroDivisionError) as e:
-                raise diverged(epoch, n_batches, f"the forward pass failed ({e})", good) from None
+                raise diverged(
+                    epoch, n_batches, f"the forward pass failed ({_one_line(str(e))})", good
+                ) from None
             if not math.isfinite(train_loss):
                 raise diverged(epoch, n_batches, f"the loss is {train_loss!r}", good)
             history.loss.append(train_loss)
@@ -379,6 +383,16 @@ def fit(
     finally:
         bar.close()
     return history
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    """`text` as one line of at most `limit` characters, cut with "..." if longer.
+
+    The engine's error messages may list every input of a node (a `linear` node has one per
+    weight); the start says which op failed and how, which is what the reader needs.
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 def _first_output(model: Callable[[Any], Any], row: list[float]) -> Any:

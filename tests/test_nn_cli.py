@@ -142,11 +142,28 @@ def test_a_failure_while_writing_leaves_out_untouched(tmp_path, capsys, monkeypa
 
     monkeypatch.setattr(nn.plot, "plot_history", fail)
     out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "model.json").write_text("an earlier run's model")
     status, _, err = _run(
         capsys, "train", "--epochs", "1", "--samples", "10", "--no-progress", "--out", out_dir
     )
     assert status == 2 and err == "chainrule train: error: disk full\n"
-    assert list(out_dir.iterdir()) == []  # no model.json without its metrics and plots
+    # No new model.json without its metrics and plots; the earlier run's files stay.
+    assert [p.name for p in out_dir.iterdir()] == ["model.json"]
+    assert (out_dir / "model.json").read_text() == "an earlier run's model"
+    # A directory the run created is removed again.
+    status, _, _ = _run(
+        capsys,
+        "train",
+        "--epochs",
+        "1",
+        "--samples",
+        "10",
+        "--no-progress",
+        "--out",
+        tmp_path / "new" / "run",
+    )
+    assert status == 2 and not (tmp_path / "new").exists()
 
 
 def test_out_must_be_a_directory(tmp_path, capsys):
@@ -237,3 +254,162 @@ def test_draw_subcommand_rejects_unsafe_expression(capsys):
     assert err.startswith("chainrule draw: error:")
     assert "__import__" in err
     assert "\n" not in err
+
+
+# -- --out is checked before training -------------------------------------------------------
+
+
+def _no_training(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("trained although --out is unusable")
+
+    monkeypatch.setattr(cli, "fit", fail)
+
+
+def test_an_existing_file_as_out_fails_before_training(tmp_path, capsys, monkeypatch):
+    _no_training(monkeypatch)
+    f = tmp_path / "file"
+    f.write_text("x")
+    status, out, err = _run(capsys, "train", "--no-progress", "--out", f)
+    assert status == 2 and out == ""
+    assert err == f"chainrule train: error: --out: {f} exists and is not a directory\n"
+    assert f.read_text() == "x"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("out", ["/proc", "/proc/chainrule-run/sub"])
+def test_an_unwritable_out_fails_before_training(capsys, monkeypatch, out):
+    # /proc refuses new entries even to root, which tests may run as.
+    _no_training(monkeypatch)
+    status, stdout, err = _run(capsys, "train", "--no-progress", "--out", out)
+    assert status == 2 and stdout == ""
+    assert err.startswith("chainrule train: error: --out: cannot ") and f" {out} (" in err
+    assert err.count("\n") == 1 and ".staging" not in err
+
+
+def test_predict_out_is_checked_before_reading(tmp_path, capsys):
+    model = tmp_path / "missing.json"  # never read: --out fails first
+    for out, message in [
+        (tmp_path, f"--out: {tmp_path} is a directory; give a file name"),
+        (tmp_path / "no" / "p.csv", f"--out: the directory {tmp_path / 'no'} does not exist"),
+    ]:
+        status, _, err = _run(capsys, "predict", "--model", model, "--csv", WINE, "--out", out)
+        assert status == 2 and err == f"chainrule predict: error: {message}\n"
+
+
+# -- --out holds exactly one run's files ---------------------------------------------------
+
+
+def test_a_run_removes_the_stale_outputs_of_an_earlier_run(tmp_path, capsys):
+    out_dir = tmp_path / "runs"
+    quick = ["--epochs", "1", "--no-progress", "--out", out_dir]
+    assert _run(capsys, "train", "--samples", "10", *quick)[0] == 0
+    assert (out_dir / "decision_boundary.png").exists()
+    (out_dir / "notes.txt").write_text("mine")
+    (out_dir / "other.png").write_text("mine too")
+    status, _, err = _run(
+        capsys, "train", "--csv", WINE, "--target", "cultivar", "--hidden", "2", *quick
+    )
+    assert status == 0, err
+    # 13 features: no decision boundary, so the moons picture must not stay beside the model.
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "loss.png",
+        "metrics.json",
+        "model.json",
+        "notes.txt",
+        "other.png",
+    ]
+    assert (out_dir / "notes.txt").read_text() == "mine"
+    assert json.loads((out_dir / "metrics.json").read_text())["data"] == str(WINE)
+
+
+# -- files get the permissions of a plain open() --------------------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_written_files_respect_the_umask(tmp_path, capsys, umask):
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        out_dir = tmp_path / "run"
+        assert (
+            _run(
+                capsys,
+                "train",
+                "--epochs",
+                "1",
+                "--samples",
+                "10",
+                "--no-progress",
+                "--out",
+                out_dir,
+            )[0]
+            == 0
+        )
+        pred = tmp_path / "pred.csv"
+        new = tmp_path / "new.csv"
+        new.write_text("x0,x1\n0.1,0.2\n")
+        argv = ["predict", "--model", out_dir / "model.json", "--csv", new, "--out", pred]
+        assert _run(capsys, *argv)[0] == 0
+    finally:
+        os.umask(old)
+    files = [*out_dir.iterdir(), pred]
+    assert len(files) == 5
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o666 & ~umask, f.name
+    assert stat.S_IMODE(out_dir.stat().st_mode) == 0o777 & ~umask
+
+
+# -- help texts -------------------------------------------------------------------------------
+
+
+def test_help_texts_show_percent_signs_once(capsys):
+    parser = cli.build_parser()
+    subparsers = next(a for a in parser._actions if a.choices and "train" in a.choices)
+    texts = [parser.format_help()] + [p.format_help() for p in subparsers.choices.values()]
+    for text in texts:
+        assert "%%" not in text
+    assert "25% is held out for testing" in " ".join(
+        texts[1 + list(subparsers.choices).index("train")].split()
+    )
+    status, out, _ = _run(capsys, "train", "--help")
+    assert status == 0 and "%%" not in out and "25%" in out
+
+
+# -- divergence is one readable line ---------------------------------------------------------
+
+
+def test_divergence_with_a_huge_learning_rate_is_one_short_line(tmp_path, capsys):
+    status, _, err = _run(capsys, "train", "--lr", "1e30", "--no-progress", "--out", tmp_path / "o")
+    assert status == 2
+    assert err.count("\n") == 1 and len(err) < 400, err
+    # The engine's message, which lists a linear node's inputs, is cut to its start.
+    embedded = err.split("the forward pass failed (", 1)[1].split("); the model keeps", 1)[0]
+    assert embedded.startswith("linear: result ") and embedded.endswith("...")
+    assert len(embedded) <= 120
+    assert err.startswith("chainrule train: error: training diverged at epoch ")
+    assert err.rstrip().endswith("(--lr is 1e+30)")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_new_run_keeps_the_mode_of_the_files_it_replaces(tmp_path, capsys):
+    import os
+    import stat
+
+    out_dir = tmp_path / "run"
+    argv = ["train", "--epochs", "1", "--samples", "10", "--no-progress", "--out", out_dir]
+    assert _run(capsys, *argv)[0] == 0
+    os.chmod(out_dir / "model.json", 0o600)
+    assert _run(capsys, *argv)[0] == 0
+    assert stat.S_IMODE((out_dir / "model.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((out_dir / "metrics.json").stat().st_mode) == 0o666 & ~_umask()
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -1,5 +1,6 @@
 """Toy generators, CSV loading and its errors, bundled data sets, splits, scaling."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,18 @@ def test_standard_scaler_is_fitted_on_the_training_split_only():
         data.StandardScaler().transform(Xte)
     with pytest.raises(ValueError, match="expected 2 columns"):
         sc.transform(np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize(
+    "header, name, columns",
+    [("a,a,label", "a", "1 and 2"), ("a,label,b, a ", "a", "1 and 4"), ("x,y,y", "y", "2 and 3")],
+)
+def test_duplicate_column_names_are_refused(tmp_path, header, name, columns):
+    row = ",".join(["1"] * (header.count(",") + 1))
+    p = _write(tmp_path, f"{header}\n{row}\n{row}\n")
+    message = f"the header names column {name!r} twice (columns {columns})"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        data.load_csv(p, target="label" if "label" in header else "x")
+    # Reading features for a prediction refuses it too.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        data.read_features(p, [name])

@@ -143,3 +143,33 @@ def test_kaiming_bound_is_pytorch_linear_default():
     # Xavier: bound sqrt(6 / (fan_in + fan_out)) = sqrt(6 / 8) for a (3, 5) weight.
     xav = nn.init.xavier_uniform((3, 5), np.random.default_rng(0), gain=1.0)
     assert np.abs(xav).max() <= math.sqrt(6 / 8)
+
+
+@pytest.mark.parametrize(
+    "x, type_name",
+    [
+        ({1.0, 2.0}, "set"),
+        (frozenset({1.0, 2.0}), "frozenset"),
+        ({"a": 1.0, "b": 2.0}, "dict"),
+        ({"a": 1.0, "b": 2.0}.keys(), "dict_keys"),
+    ],
+)
+@pytest.mark.parametrize(
+    "make, where",
+    [
+        (lambda: nn.MLP(2, [3, 1], seed=0), "MLP"),
+        (lambda: nn.Layer(2, 3, seed=0), "Layer"),
+        (lambda: nn.Neuron(2, seed=0), "Neuron"),
+    ],
+)
+def test_unordered_inputs_are_refused(x, type_name, make, where):
+    with pytest.raises(TypeError, match=rf"{where}: expected an ordered sequence .* {type_name}"):
+        make()(x)
+
+
+def test_ordered_iterables_are_still_accepted():
+    model = nn.MLP(2, [3, 1], seed=0)
+    expected = model([1.0, 2.0]).data
+    assert model((1.0, 2.0)).data == expected
+    assert model(iter([1.0, 2.0])).data == expected
+    assert model(np.array([1.0, 2.0])).data == expected

@@ -68,7 +68,7 @@ def test_load_state_dict_round_trip():
         ),
         (
             lambda sd: sd.__setitem__("layers.1.weight", [["a", "b", "c"]]),
-            "'layers.1.weight' is not an array of real numbers",
+            "layers.1.weight\\[0, 0\\] is 'a' \\(str\\), expected a real number",
         ),
     ],
 )
@@ -103,3 +103,75 @@ def test_zero_grad_train_eval_repr():
 def test_a_module_without_call_says_so():
     with pytest.raises(NotImplementedError, match="Module does not define __call__"):
         nn.Module()(1.0)
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        (float("nan"), r"layers\.0\.weight\[2, 1\] is nan, expected a finite number"),
+        (float("inf"), r"layers\.0\.weight\[2, 1\] is inf, expected a finite number"),
+        (True, r"layers\.0\.weight\[2, 1\] is True \(bool\), expected a real number"),
+        (np.bool_(False), r"layers\.0\.weight\[2, 1\] is np\.False_ \(bool\), expected a real"),
+        (None, r"layers\.0\.weight\[2, 1\] is None \(NoneType\)"),
+        (1 + 2j, r"layers\.0\.weight\[2, 1\] is \(1\+2j\) \(complex\)"),
+    ],
+)
+@pytest.mark.parametrize("as_array", [False, True])
+def test_load_state_dict_refuses_non_finite_and_non_numeric_entries(entry, message, as_array):
+    model = nn.MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    sd = {k: v.tolist() for k, v in before.items()}
+    sd["layers.0.weight"][2][1] = entry
+    if as_array:
+        sd["layers.0.weight"] = np.array(sd["layers.0.weight"], dtype=object)
+    with pytest.raises(ValueError, match=message):
+        model.load_state_dict(sd)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize(
+    "array, dtype", [(np.ones((3, 2), dtype=bool), "bool"), (np.ones((3, 2), complex), "complex")]
+)
+def test_load_state_dict_refuses_arrays_of_the_wrong_dtype(array, dtype):
+    model = nn.MLP(2, [3, 1], seed=0)
+    sd = {**model.state_dict(), "layers.0.weight": array}
+    with pytest.raises(ValueError, match=rf"layers\.0\.weight has dtype {dtype}"):
+        model.load_state_dict(sd)
+
+
+def test_load_state_dict_still_takes_int_arrays_and_nested_tuples():
+    model = nn.MLP(2, [3, 1], seed=0)
+    sd = {k: np.ones(v.shape, dtype=np.int32) for k, v in model.state_dict().items()}
+    sd["layers.1.weight"] = ((1, 2.5, np.float32(3.0)),)
+    model.load_state_dict(sd)
+    assert model.state_dict()["layers.1.weight"].tolist() == [[1.0, 2.5, 3.0]]
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "linear"])
+def test_modules_pickle_round_trip(activation):
+    import pickle
+
+    model = nn.MLP(2, [4, 3, 1], activation=activation, output_activation="sigmoid", seed=0)
+    copy = pickle.loads(pickle.dumps(model))
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(copy.state_dict()[k], v)
+    assert copy.config() == model.config()  # the activations are still the named ones
+    x = [0.3, -0.8]
+    assert copy(x).data == model(x).data
+    np.testing.assert_array_equal(copy.forward_numpy([x]), model.forward_numpy([x]))
+    # The copy trains: gradients flow to its own parameters, not the original's.
+    copy(x).backward()
+    assert any(p.grad != 0.0 for p in copy.parameters())
+    assert all(p.grad == 0.0 for p in model.parameters())
+    assert copy.parameters()[0].label == "layers.0.weight[0, 0]"
+
+
+def test_a_module_with_a_function_activation_pickles():
+    import pickle
+
+    import autograd
+
+    model = nn.MLP(2, [3, 1], activation=autograd.sin, seed=0)
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy([0.1, 0.2]).data == model([0.1, 0.2]).data

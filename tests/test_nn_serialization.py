@@ -70,7 +70,7 @@ def _corrupt_cases(tmp_path):
             json.dumps(
                 {**doc, "state_dict": {**doc["state_dict"], "layers.0.bias": [float("nan")] * 5}}
             ),
-            "'layers.0.bias' holds a NaN",
+            "layers\\.0\\.bias\\[0\\] is nan, expected a finite number",
         ),
     }
     return cases
@@ -159,3 +159,147 @@ def test_saved_model_loads_into_the_equivalent_torch_module(tmp_path, activation
             h = act(h)
     ours = np.array([[o.data for o in model(x)] for x in X])
     np.testing.assert_allclose(ours, h.detach().numpy(), rtol=0, atol=1e-12)
+
+
+# -- a corrupt architecture is refused before any model is built ---------------------------
+
+
+def _saved_doc(tmp_path):
+    path = tmp_path / "m.json"
+    nn.save(nn.MLP(2, [16, 1], seed=0), path)
+    return path, json.loads(path.read_text())
+
+
+@pytest.mark.parametrize(
+    "arch_change, message",
+    [
+        (
+            {"nouts": [1000000000, 1]},
+            r"layers\.0\.weight has shape \(16, 2\) but the architecture says \(1000000000, 2\)",
+        ),
+        (
+            {"nin": 10**12},
+            r"layers\.0\.weight has shape \(16, 2\) but the architecture says \(16, 10",
+        ),
+        ({"nin": 0}, r"architecture\.nin is 0, expected a positive int"),
+        ({"nouts": [1] * 1001}, r"architecture\.nouts is \[1, 1, .*expected a list of 1\.\.1000"),
+        ({"nouts": [16, 1, 1]}, r"layers\.2\.weight is missing, but the architecture says"),
+        ({"nouts": [16]}, r"the architecture has no parameters \['layers\.1\.weight'"),
+        ({"nouts": [16.0, 1]}, r"architecture\.nouts\[0\] is 16\.0, expected a positive int"),
+        ({"nouts": [True, 1]}, r"architecture\.nouts\[0\] is True, expected a positive int"),
+        ({"nin": "2"}, r"architecture\.nin is '2', expected a positive int"),
+        ({"nouts": 16}, r"architecture\.nouts is 16, expected a list"),
+        ({"activation": "swish"}, r"architecture\.activation is 'swish', expected one of"),
+    ],
+)
+def test_architecture_is_checked_against_the_state_dict_before_building(
+    tmp_path, monkeypatch, arch_change, message
+):
+    path, doc = _saved_doc(tmp_path)
+    doc["architecture"].update(arch_change)
+    path.write_text(json.dumps(doc))
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a model was built from a corrupt architecture")
+
+    monkeypatch.setattr(serialization, "MLP", no_build)
+    with pytest.raises(ValueError, match=message) as info:
+        nn.load(path)
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
+def test_cli_predict_refuses_a_huge_architecture_in_one_line(tmp_path, capsys):
+    from nn import cli
+
+    path, doc = _saved_doc(tmp_path)
+    doc["architecture"]["nouts"] = [1000000000, 1]
+    path.write_text(json.dumps(doc))
+    csv_path = tmp_path / "new.csv"
+    csv_path.write_text("x0,x1\n0.5,0.25\n")
+    status = cli.main(["predict", "--model", str(path), "--csv", str(csv_path)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err == (
+        f"chainrule predict: error: --model: {path}: layers.0.weight has shape (16, 2) "
+        "but the architecture says (1000000000, 2)\n"
+    )
+
+
+# -- files are written with the permissions open() would give ------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_saved_files_respect_the_umask(tmp_path, umask, suffix):
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        path = tmp_path / f"m{suffix}"
+        nn.save(_model(), path)
+        with open(tmp_path / "plain", "wb"):
+            pass
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode == 0o666 & ~umask
+    assert mode == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+
+
+def test_overwriting_keeps_the_files_mode(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "m.json"
+    path.write_text("old")
+    os.chmod(path, 0o640)
+    nn.save(_model(), path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+# -- every entry must be a finite real number ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        (True, r"layers\.0\.weight\[1, 0\] is True \(bool\), expected a real number"),
+        (False, r"layers\.0\.weight\[1, 0\] is False \(bool\)"),
+        ("0.5", r"layers\.0\.weight\[1, 0\] is '0\.5' \(str\)"),
+        (None, r"layers\.0\.weight\[1, 0\] is None \(NoneType\)"),
+        (float("inf"), r"layers\.0\.weight\[1, 0\] is inf, expected a finite number"),
+        (float("-inf"), r"layers\.0\.weight\[1, 0\] is -inf, expected a finite number"),
+        (float("nan"), r"layers\.0\.weight\[1, 0\] is nan, expected a finite number"),
+    ],
+)
+@pytest.mark.parametrize("into_model", [False, True])
+def test_load_refuses_non_finite_and_non_numeric_weights(tmp_path, entry, message, into_model):
+    path, doc = _saved_doc(tmp_path)
+    doc["state_dict"]["layers.0.weight"][1][0] = entry
+    path.write_text(json.dumps(doc))  # json writes NaN/Infinity, which json.loads reads back
+    model = nn.MLP(2, [16, 1], seed=1) if into_model else None
+    before = model.state_dict() if model else None
+    with pytest.raises(ValueError, match=message):
+        nn.load(path, model)
+    if model is not None:
+        for k, v in model.state_dict().items():
+            np.testing.assert_array_equal(v, before[k])
+
+
+def test_npz_with_a_bool_array_is_refused(tmp_path):
+    path = tmp_path / "m.npz"
+    nn.save(nn.MLP(2, [1], seed=0), path)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["layers.0.bias"] = np.array([True])
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"layers\.0\.bias has dtype bool, expected real"):
+        nn.load(path)
+
+
+def test_parameter_limit(tmp_path, monkeypatch):
+    path, _ = _saved_doc(tmp_path)
+    monkeypatch.setattr(serialization, "MAX_PARAMETERS", 16 * 2 + 16 + 16)  # 65 in the file
+    with pytest.raises(ValueError, match=r"the model has 65 parameters, more than 64"):
+        nn.load(path)

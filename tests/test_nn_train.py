@@ -170,3 +170,32 @@ def test_plots_are_drawn_from_numpy_weights(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="needs 2-D points"):
         plot.plot_decision_boundary(model, np.zeros((3, 3)), y[:3], tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize("where", ["batch", "measure"])
+def test_divergence_message_is_one_short_line(where):
+    # The engine's overflow message for a wide `linear` node lists every input; the
+    # divergence message keeps its start (which op, what went wrong) on one line.
+    X, y = _moons(6)
+    inner = nn.MLP(2, [3, 1], seed=0)
+    calls = {"n": 0}
+
+    def model(row):
+        calls["n"] += 1
+        # The batch forward is the first 6 calls (plus one probe); then the epoch's measure.
+        if (where == "batch" and calls["n"] > 1) or (where == "measure" and calls["n"] > 7):
+            raise OverflowError(
+                "linear: result -inf is not finite for finite input(s)\n"
+                + ", ".join(["-1.0957469098e+117"] * 60)
+            )
+        return inner(row)
+
+    model.parameters = inner.parameters  # what fit reads from the model
+    opt = nn.SGD(inner.parameters(), lr=0.1)
+    with pytest.raises(nn.DivergenceError) as info:
+        nn.fit(model, X, y, "mse", opt, epochs=2, progress=False)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 300, message
+    assert message.startswith("training diverged at epoch 1, batch 1: the forward pass failed ")
+    assert "(linear: result -inf is not finite for finite input(s) -1.0957469098e+117" in message
+    assert "...); the model keeps the last weights" in message
