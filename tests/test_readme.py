@@ -9,12 +9,14 @@ exactly what the README says it prints.
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from autograd.draw import dot_available
+from autograd.draw import COLOURS, dot_available
+from autograd.draw_cli import main as draw_main
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 HEADING = "## Property-testing your own derivatives"
@@ -75,3 +77,19 @@ def test_readme_stepper_example_prints_what_it_claims(tmp_path, monkeypatch, cap
     # The line is true of the engine too: x.grad is the -0.3614 it adds up to.
     namespace["stepper"].run()
     assert round(namespace["x"].grad, 4) == -0.3614
+
+
+def test_readme_picture_command_draws_what_the_legend_says(tmp_path):
+    # The legend under the picture: blue boxes are inputs, green ones parameters.
+    section = _section("## See the graph")
+    assert "Blue boxes are inputs, green ones parameters" in section
+    match = re.search(r"```bash\n(chainrule draw .*?)\n```", section)
+    assert match, "no `chainrule draw` command under 'See the graph'"
+    args = shlex.split(match.group(1))[2:]
+    output = args.index("-o") + 1
+    assert args[output] == "docs/images/graph.png"
+    args[output] = str(tmp_path / "graph.dot")
+    assert draw_main(args) == 0
+    dot = (tmp_path / "graph.dot").read_text()
+    fill = dict(re.findall(r'label="\{(\w+)\|data [^"]*" fillcolor=(\w+)', dot))
+    assert fill == {"x": COLOURS["leaf"], "w": COLOURS["parameter"], "b": COLOURS["parameter"]}
