@@ -159,6 +159,13 @@ def _parse(text: str) -> ast.Expression:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
         where = f" at column {error.offset}" if error.offset else ""
+        if depth == MAX_NESTING:
+            # At the parser's limit its own message may be about something else (an
+            # unclosed bracket, depending on the Python version): name the limit too.
+            raise ExpressionError(
+                f"the formula is nested too deeply: {depth} levels of brackets, the most "
+                f"Python's parser allows ({error.msg}{where})"
+            ) from None
         raise ExpressionError(f"cannot parse {_short(text)!r}{where}: {error.msg}") from None
     except (RecursionError, MemoryError):
         raise ExpressionError("the formula is nested too deeply for Python's parser") from None

@@ -171,6 +171,11 @@ def test_too_deep_nesting_says_so():
             parse_expression("(" * depth + "x" + ")" * depth, {"x": 1.0})
         assert f"the formula is nested too deeply: {depth} levels of brackets" in str(info.value)
         assert "at most 200" in str(info.value)
+    # At the limit itself, a syntax error names the limit as well as Python's message.
+    with pytest.raises(ExpressionError) as info:
+        parse_expression("(" * 200 + "x", {"x": 1.0})
+    assert "nested too deeply: 200 levels of brackets, the most" in str(info.value)
+    assert "was never closed" in str(info.value)
 
 
 def test_deep_formula_needs_no_recursion_in_our_code():
