@@ -13,7 +13,9 @@ small boxes of their own, in their own colour. Colours tell the kinds of Value a
 
 Node ids come from `topological_order`, so the same graph gives the same DOT text on every
 run. Labels are escaped, so a label like `x{` or `a|b` is shown as text, never read as
-graphviz syntax. Everything is a loop, never recursion: a chain of 5000 ops draws.
+graphviz syntax. Everything is a loop, never recursion: a chain of 5000 ops draws. A big
+graph is drawn in part (`max_nodes`), and a deep one folded into rows like lines of text, with
+the note saying so in large type at the top, so that the picture can still be read.
 
 graphviz (the Python package) is imported inside the functions, so `import autograd` needs
 numpy only. Rendering needs Graphviz's `dot` program as well; without it the Jupyter display
@@ -56,6 +58,21 @@ COLOURS = {
     "pending": "gray92",
     "summary": "lightyellow",
 }
+
+# A deep graph (a long chain) laid out in one line is tens of thousands of pixels long, and
+# a renderer scales it down until nothing can be read. Past FOLD_LEVELS levels (distance
+# from the output), the picture is folded into rows of ROW_LEVELS levels each, read like
+# lines of text. A value used in the next row down is not joined to it by a long edge:
+# a small "from v12" box there stands for it, as a page connector in a flowchart does.
+# (Edges between rows with graphviz's constraint=false would keep the rows apart too, but
+# dot then fails on some graphs: "lost edge", "trouble in init_rank".)
+FOLD_LEVELS = 24
+ROW_LEVELS = 8
+FOLD_WIDTH = 4  # at most this many values per level on average
+
+# The font size of the title of a big picture (the note on a partial or folded drawing):
+# twice the nodes' 11, so it stays readable when the picture is viewed whole.
+TITLE_FONTSIZE = "22"
 
 # A state-dict name of a weight or a bias, e.g. "layers.0.weight[3, 1]", "layers.2.bias[0]",
 # "weight[1]" or "bias": dotted module path, then weight|bias, then an optional index.
@@ -176,7 +193,10 @@ def draw_dot(
         max_nodes: the most Values to draw. A larger graph is drawn in part: the `max_nodes`
             Values nearest the output, and one box saying how many were left out and how to
             draw them (pass a larger `max_nodes`, or None for no limit, or draw an
-            intermediate Value). The picture's title says so too.
+            intermediate Value). The picture's title, in large type at the top, says so
+            too. A long, narrow drawing (more than FOLD_LEVELS levels, at most FOLD_WIDTH
+            values a level on average, no `cluster_by`) is folded into rows of ROW_LEVELS
+            levels, so a chain stays readable instead of a line thousands of boxes long.
         format: the output format of `.render()` / `.pipe()` ("svg", "png", "pdf", ...).
         parameters: the Values to colour as parameters. If None, a leaf is a parameter when
             its label is a state-dict name of a weight or bias (`layers.0.weight[3, 1]`,
@@ -249,6 +269,13 @@ def _draw(
     if shown is not None and len(shown) == len(order):
         shown = None
     drawn = order if shown is None else [v for v in order if v in shown]
+    levels = _levels(roots, shown)
+    depth = max(levels.values()) + 1
+    # Fold a long, narrow graph (a chain, an unrolled loop): a wide one would not fit in a
+    # row anyway, and label clusters would be cut across rows.
+    fold = cluster_by is None and depth > FOLD_LEVELS and len(drawn) <= FOLD_WIDTH * depth
+    # row[v]: which row of a folded picture v is in; all 0 when the picture is not folded.
+    row = {v: (level // ROW_LEVELS if fold else 0) for v, level in levels.items()}
 
     def is_parameter(v: Value) -> bool:
         if not v.is_leaf:
@@ -273,12 +300,29 @@ def _draw(
     if shown is not None:
         notes.append(
             f"showing {len(drawn)} of {len(order)} values (the ones nearest the output); "
-            f"draw_dot(..., max_nodes={len(order)}) draws them all"
+            f"{len(order) - len(drawn)} more values not drawn"
+        )
+        notes.append(
+            f"draw_dot(..., max_nodes={len(order)}) draws them all, or draw an intermediate value"
+        )
+    if fold:
+        rows, before = (
+            ("rows", "row above") if rankdir in ("LR", "RL") else ("columns", "column to the left")
+        )
+        notes.append(
+            f"a deep graph, folded into {rows} of {ROW_LEVELS} levels, read in order; "
+            f"a 'from' box stands for a value drawn in the {before}"
         )
     if notes:
         # Each line escaped on its own, then joined by graphviz's left-justified line break.
         title_text = "".join(graphviz.escape(note) + "\\l" for note in notes)
-        graph.attr(label=graphviz.nohtml(title_text), labelloc="t", labeljust="l")
+        graph.attr(
+            label=graphviz.nohtml(title_text),
+            labelloc="t",
+            labeljust="l",
+            # Large when the picture is: a partial or folded drawing is big.
+            fontsize=TITLE_FONTSIZE if shown is not None or fold else "14",
+        )
 
     groups = _clusters(drawn, index, is_parameter) if cluster_by == "label" else {}
     bodies: dict[tuple[str, int | None] | None, list[str]] = {}
@@ -287,10 +331,19 @@ def _draw(
     # the first subgraph that mentions it, so edges go last, outside every cluster.
     edges = graphviz.Digraph()
 
+    # A folded picture boxes each row in an invisible cluster, so that graphviz keeps every
+    # row's boxes together; the rows are otherwise unconnected, and dot stacks them in the
+    # order they are written (see below).
+    row_bodies: dict[int, list[str]] | None = {} if fold else None
+    links: set[tuple[Value, int]] = set()  # (value, row) pairs with a "from" box drawn
+
     def emit(v: Value, name: str, attrs: dict[str, str]) -> None:
         scratch = graphviz.Digraph()
         scratch.node(name, **attrs)
-        bodies.setdefault(groups.get(v), []).extend(scratch.body)
+        if row_bodies is not None:
+            row_bodies.setdefault(row[v], []).extend(scratch.body)
+        else:
+            bodies.setdefault(groups.get(v), []).extend(scratch.body)
 
     roots_set = set(roots)
     for v in drawn:
@@ -346,7 +399,22 @@ def _draw(
                     else {}
                 )
                 edge_attrs.update(flow)
-                edges.edge(f"v{index[arg]}", f"op{i}", **edge_attrs)
+                source = f"v{index[arg]}"
+                if row[arg] != row[v]:
+                    # Drawn in another row: a "from" box in this row stands for it.
+                    source = f"link{index[arg]}_{row[v]}"
+                    if (arg, row[v]) not in links:
+                        links.add((arg, row[v]))
+                        from_attrs = {
+                            "label": graphviz.escape(f"from {arg.label or f'v{index[arg]}'}"),
+                            "shape": "cds",
+                            "style": "filled",
+                            "fillcolor": COLOURS["op"],
+                            "fontsize": "9",
+                            "height": "0.25",
+                        }
+                        emit(v, source, from_attrs)
+                edges.edge(source, f"op{i}", **edge_attrs)
             else:
                 const_attrs = {
                     "label": graphviz.escape(format_number(float(arg))),
@@ -370,12 +438,36 @@ def _draw(
             "or draw an intermediate value)",
         ]
         summary = graphviz.nohtml("\\n".join(graphviz.escape(line) for line in lines))
-        graph.node(
+        note = graphviz.Digraph()
+        note.node(
             "omitted", label=summary, shape="note", style="filled", fillcolor=COLOURS["summary"]
         )
+        if row_bodies is not None:  # in the last row, where the cut is
+            row_bodies.setdefault(max(row.values()), []).extend(note.body)
+        else:
+            graph.body.extend(note.body)
+        last_row = max(row.values())
+        marked: set[int] = set()
         for i in frontier:
-            edges.edge("omitted", f"op{i}", style="dotted")
+            k = row[order[i]]
+            if k == last_row:
+                edges.edge("omitted", f"op{i}", style="dotted")
+                continue
+            # A cut in another row of a folded picture: a small mark of its own there.
+            if k not in marked:
+                marked.add(k)
+                emit(order[i], f"omitted_{k}", {"label": "...", "shape": "note", "fontsize": "9"})
+            edges.edge(f"omitted_{k}", f"op{i}", style="dotted")
 
+    # The row farthest from the output goes on top (LR, RL) or on the left (TB, BT), so the
+    # picture reads like text and the output ends it. dot stacks unconnected parts of a
+    # left-to-right picture bottom up, and those of a top-to-bottom one left to right
+    # (graphviz 2.43; test_draw.py checks it with `dot -Tplain`).
+    deepest_first = rankdir in ("TB", "BT")
+    for k, body in sorted((row_bodies or {}).items(), reverse=deepest_first):
+        with graph.subgraph(name=f"cluster_row{k}") as box:
+            box.attr(label="", style="invis")
+            box.body.extend(body)
     _write_clusters(graph, bodies)
     graph.body.extend(edges.body)
     return graph
@@ -404,6 +496,19 @@ def _value_set(values: Iterable[Value], what: str) -> set[Value]:
             raise TypeError(f"draw_dot: {what} must contain Values, got {type(v).__name__}")
         result.add(v)
     return result
+
+
+def _levels(roots: list[Value], shown: set[Value] | None) -> dict[Value, int]:
+    """Each drawn Value's level: its least number of ops from an output (breadth-first)."""
+    levels = dict.fromkeys(roots, 0)
+    queue = deque(roots)
+    while queue:
+        v = queue.popleft()
+        for a in v.inputs:
+            if a not in levels and (shown is None or a in shown):
+                levels[a] = levels[v] + 1
+                queue.append(a)
+    return levels
 
 
 def _nearest(roots: list[Value], limit: int) -> set[Value]:
@@ -462,14 +567,21 @@ def _write_clusters(
         modules.setdefault(key[0], []).append(key)
     for m, (module, keys) in enumerate(modules.items()):
         with graph.subgraph(name=f"cluster_m{m}") as layer:
-            layer.attr(label=graphviz.escape(module or "module"), style="rounded", color="gray50")
+            layer.attr(
+                label=graphviz.escape(module or "module"),
+                style="rounded",
+                color="gray50",
+                fontsize="11",  # not the title's size, which clusters would inherit
+            )
             for key in keys:
                 neuron = key[1]
                 if neuron is None:
                     layer.body.extend(bodies[key])
                     continue
                 with layer.subgraph(name=f"cluster_m{m}_n{neuron}") as box:
-                    box.attr(label=f"neuron {neuron}", style="dashed", color="gray60")
+                    box.attr(
+                        label=f"neuron {neuron}", style="dashed", color="gray60", fontsize="11"
+                    )
                     box.body.extend(bodies[key])
 
 

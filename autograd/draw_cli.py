@@ -1,12 +1,14 @@
 """The `draw` command: a formula in, a picture of its graph (after backward) out.
 
-    chainrule draw "tanh(x*w + b)" --set x=1 w=-2 b=0.5 -o graph.svg
+    chainrule draw "tanh(x*w + b)" --set x=1 w=-2 b=0.5 --params w b -o graph.svg
     python -m autograd.draw_cli "tanh(x*w + b)" --set x=1 w=-2 b=0.5 -o graph.png
 
 The output format follows the extension of `-o` (.svg, .png, .pdf, or .dot/.gv for the DOT
 text); without `-o` the DOT text goes to stdout. `add_draw_command(subparsers)` adds the
 command to a larger argparse program (the `chainrule` command of nn/cli.py); `main()` runs it
-on its own. Errors are one line on stderr and exit status 2, never a traceback.
+on its own. Errors are one line on stderr and exit status 2, never a traceback. A nan or
+inf gradient is not an error (the derivative does not exist or is infinite there), but gets
+a one-line note on stderr saying so.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import NoReturn
 
 from .draw import DOT_INSTALL_HINT, RANKDIRS, VIZ_INSTALL_HINT, draw_dot, format_number
 from .expression import ExpressionError, parse_expression
+from .value import Value
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 
@@ -66,6 +69,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         dest="assignments",
         help="the value of every variable, e.g. --set x=1 w=-2 b=0.5",
+    )
+    parser.add_argument(
+        "--params",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="variables to draw as parameters (green), e.g. --params w b; the others are "
+        "inputs (blue)",
     )
     parser.add_argument(
         "-o",
@@ -121,8 +132,17 @@ def _draw_command(args: argparse.Namespace) -> None:
         raise CommandError(
             f"--set {unused[0]}: {unused[0]!r} does not appear in {args.expression!r}"
         )
+    for name in args.params:
+        if name not in leaves:
+            raise CommandError(f"--params {name}: {name!r} does not appear in {args.expression!r}")
     out.backward()
-    graph = draw_dot(out, rankdir=args.rankdir, show_local_grads=args.local_grads)
+    graph = draw_dot(
+        out,
+        rankdir=args.rankdir,
+        show_local_grads=args.local_grads,
+        # Without --params, draw_dot tells parameters by their names (weight, bias, ...).
+        parameters=[leaves[name] for name in args.params] if args.params else None,
+    )
 
     if args.output is None:
         sys.stdout.write(graph.source)
@@ -133,6 +153,8 @@ def _draw_command(args: argparse.Namespace) -> None:
         raise CommandError(
             f"-o {args.output}: unknown extension {path.suffix!r}; use one of {', '.join(FORMATS)}"
         )
+    if path.parent.exists() and not path.parent.is_dir():
+        raise CommandError(f"-o {args.output}: {str(path.parent)!r} is not a directory")
     if not path.parent.is_dir():
         raise CommandError(f"-o {args.output}: directory {str(path.parent)!r} does not exist")
     if fmt == "dot":
@@ -147,6 +169,25 @@ def _draw_command(args: argparse.Namespace) -> None:
     print(f"{out.label} = {format_number(out.data)}")
     print(f"grad: {grads}")
     print(f"wrote {path}")
+    note = non_finite_note(leaves)
+    if note:
+        print(f"chainrule draw: note: {note}", file=sys.stderr)
+
+
+def non_finite_note(leaves: dict[str, Value]) -> str:
+    """One line explaining the nan or inf gradients among `leaves`, or "" if all are finite.
+
+    Such a gradient is not an error: the derivative does not exist there (d/db a**b =
+    a**b * log(a) needs a > 0) or is infinite (sqrt'(0)); PyTorch's float64 gives the same.
+    """
+    odd = [f"{name} {v.grad!r}" for name, v in leaves.items() if not math.isfinite(v.grad)]
+    if not odd:
+        return ""
+    return (
+        f"gradient {', '.join(odd)}: not a bug; the derivative does not exist or is infinite "
+        "at this point (e.g. d/db a**b = a**b * log(a) is nan for a < 0, d/dx sqrt(x) is inf "
+        "at 0), as in PyTorch"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

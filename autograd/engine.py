@@ -152,8 +152,9 @@ class BackwardStep:
             f"dL/d{name} = {self.upstream!r}"
         ]
         for c, local, contribution in zip(names, self.local_grads, self.contributions):
+            # ∂ for the node's local derivative, d for gradients of the loss (see stepper.py).
             lines.append(
-                f"  dL/d{c} += dL/d{name} * d{name}/d{c} = "
+                f"  dL/d{c} += dL/d{name} * ∂{name}/∂{c} = "
                 f"{self.upstream!r} * {local!r} = {contribution!r}"
             )
         return "\n".join(lines)

@@ -17,10 +17,13 @@ Used by the `chainrule draw` command (`draw_cli.py`).
 from __future__ import annotations
 
 import ast
+import math
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import ops
+from .grad_mode import no_grad
 from .value import Value, elu, leaky_relu, logsumexp, maximum, minimum
 from .value import sum as sum_values
 
@@ -66,6 +69,10 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Pow: lambda a, b: a**b,
 }
 
+# Python's parser allows at most this many nested brackets (MAXLEVEL in CPython's
+# tokenizer); past it the error it reports does not say so plainly.
+MAX_NESTING = 200
+
 # Sub-expressions up to this many characters label their node (e.g. "x * w"); longer ones
 # would crowd the picture, so those nodes stay unlabelled (shown by their id).
 LABEL_WIDTH = 24
@@ -108,9 +115,11 @@ def parse_expression(text: str, values: Mapping[str, float]) -> tuple[Value, dic
 
     Raises:
         ExpressionError: a syntax error, or a piece outside the whitelist (named in the
-            message), an unknown variable, a wrong number of arguments.
+            message), an unknown variable, a wrong number of arguments, a literal that is
+            not a finite float64 (`1e999`), nesting deeper than Python's parser allows.
         ValueError, ZeroDivisionError, OverflowError: from the operations themselves,
-            e.g. `log(x)` with x = -1 (the message names the op and the value).
+            e.g. `log(x)` with x = -1 (the message names the op and the value). Parts made
+            of numbers only (`10**400`) are computed by the same ops, with the same errors.
     """
     tree = _parse(text)
     leaves: dict[str, Value] = {}
@@ -140,16 +149,42 @@ def parse_expression(text: str, values: Mapping[str, float]) -> tuple[Value, dic
 def _parse(text: str) -> ast.Expression:
     if not isinstance(text, str):
         raise ExpressionError(f"the formula must be a string, got {type(text).__name__}")
+    depth, column = _nesting(text.strip())
+    if depth > MAX_NESTING:
+        raise ExpressionError(
+            f"the formula is nested too deeply: {depth} levels of brackets (at column {column}); "
+            f"Python's parser allows at most {MAX_NESTING}"
+        )
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:
         where = f" at column {error.offset}" if error.offset else ""
+        if depth == MAX_NESTING:
+            # At the parser's limit its own message may be about something else (an
+            # unclosed bracket, depending on the Python version): name the limit too.
+            raise ExpressionError(
+                f"the formula is nested too deeply: {depth} levels of brackets, the most "
+                f"Python's parser allows ({error.msg}{where})"
+            ) from None
         raise ExpressionError(f"cannot parse {_short(text)!r}{where}: {error.msg}") from None
     except (RecursionError, MemoryError):
         raise ExpressionError("the formula is nested too deeply for Python's parser") from None
     for node in ast.walk(tree.body):
         _check(node, text)
     return tree
+
+
+def _nesting(text: str) -> tuple[int, int]:
+    """The deepest bracket nesting in `text`, and the column (1-based) where it is reached."""
+    depth = deepest = column = 0
+    for i, char in enumerate(text):
+        if char in "([{":
+            depth += 1
+            if depth > deepest:
+                deepest, column = depth, i + 1
+        elif char in ")]}":
+            depth -= 1
+    return deepest, column
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -174,10 +209,10 @@ def _check(node: ast.AST, text: str) -> None:
             f"{_segment(node, text)!r} is not allowed: use numbers, names, + - * / ** "
             f"and the functions {', '.join(sorted(FUNCTIONS))}"
         )
-    if isinstance(node, ast.Constant) and (
-        isinstance(node.value, bool) or not isinstance(node.value, (int, float))
-    ):
-        raise ExpressionError(f"{_segment(node, text)!r} is not a real number")
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise ExpressionError(f"{_segment(node, text)!r} is not a real number")
+        _check_literal(node, text)
     if isinstance(node, ast.Name) and (node.id.startswith("_") or node.id in _RESERVED):
         raise ExpressionError(f"name {node.id!r} is not allowed")
     if isinstance(node, ast.Call):
@@ -204,6 +239,24 @@ def _check(node: ast.AST, text: str) -> None:
             )
 
 
+def _check_literal(node: ast.Constant, text: str) -> None:
+    """A number literal must be a finite float64: `1e999` reads as inf, `10**400` written out
+    does not fit. Either is an error naming the literal (`--set` rejects them too)."""
+    assert isinstance(node.value, (int, float))  # _check allowed nothing else
+    try:
+        value = float(node.value)
+    except OverflowError:
+        raise ExpressionError(
+            f"literal {_segment(node, text)} is too large for a float64 "
+            f"(the largest is {sys.float_info.max!r})"
+        ) from None
+    if not math.isfinite(value):
+        raise ExpressionError(
+            f"literal {_segment(node, text)} is not a finite float64 "
+            f"(it reads as {value!r}; the largest is {sys.float_info.max!r})"
+        )
+
+
 # Names that would read as something else: Python's builtins of the same spelling are never
 # reached (nothing is evaluated), but a variable called `print` is surely a typo.
 _RESERVED = frozenset({"eval", "exec", "import", "print", "open", "lambda", "None", "True"})
@@ -227,14 +280,27 @@ def _evaluate(node: ast.AST, results: dict[int, Any], leaves: dict[str, Value], 
         if node.id in FUNCTIONS:
             raise ExpressionError(f"{node.id!r} is a function: call it, e.g. {node.id}(x)")
         return leaves[node.id]
+    operation: Callable[..., Any]
+    args: tuple[Any, ...]
     if isinstance(node, ast.BinOp):
-        result = _BINARY[type(node.op)](results[id(node.left)], results[id(node.right)])
+        operation = _BINARY[type(node.op)]
+        args = (results[id(node.left)], results[id(node.right)])
     elif isinstance(node, ast.UnaryOp):
         operand = results[id(node.operand)]
-        result = -operand if isinstance(node.op, ast.USub) else operand
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        operation, args = (lambda a: -a), (operand,)
     else:
         assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-        result = FUNCTIONS[node.func.id](*(results[id(a)] for a in node.args))
+        operation = FUNCTIONS[node.func.id]
+        args = tuple(results[id(a)] for a in node.args)
+    if not any(isinstance(a, Value) for a in args):
+        # Numbers only (`9**9**9`, `10**400`): fold through the engine's ops, so an overflow
+        # or a domain error gets the op's own message ("pow: result overflows float64, got
+        # 9.0 ** 387420489.0") instead of Python's "(34, 'Numerical result out of range')".
+        with no_grad():
+            return operation(Value(args[0]), *args[1:]).data
+    result = operation(*args)
     if isinstance(result, Value) and not result.label and result.inputs:
         # Judge the length from the source first: unparsing every long sub-expression
         # would cost time quadratic in the formula's length.

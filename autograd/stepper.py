@@ -9,7 +9,7 @@
     -3.0
 
 Each `step()` runs one step of `autograd.backward_steps`: the current node hands its gradient
-to its inputs (`input.grad += node.grad * d(node)/d(input)`). `back()` undoes a step by
+to its inputs (`input.grad += node.grad * ∂node/∂input`). `back()` undoes a step by
 replaying the pass from the start, so the grads it leaves are exactly those of the earlier
 step (no floating-point drift from subtracting). `explain()` writes the chain rule of the
 current step with its numbers; in Jupyter the stepper shows the graph with the current node
@@ -160,12 +160,14 @@ class BackwardStepper:
     def explain(self) -> str:
         """The chain rule of the current step, with its numbers, as text.
 
-        Gradients are written dL/dx, with L the root's label if it is a short name, else "L".
-        Numbers are shown to 4 significant digits. E.g. for c = a * b with dL/dc = 2.0:
+        Gradients of the loss are written dL/dx, with L the root's label if it is a short
+        name, else "L"; a node's local derivative is written with the partial sign, ∂c/∂a,
+        so the two factors of the chain rule never share a symbol. Numbers are shown to 4
+        significant digits. E.g. for c = a * b with dL/dc = 2.0:
 
             step 2 of 4: c = a * b, and dL/dc = 2.0 is complete
-              dL/da += dL/dc * dc/da = 2.0 * -3.0 = -6.0    (dc/da = b)
-              dL/db += dL/dc * dc/db = 2.0 * 2.0 = 4.0    (dc/db = a)
+              dL/da += dL/dc * ∂c/∂a = 2.0 * -3.0 = -6.0    (∂c/∂a = b)
+              dL/db += dL/dc * ∂c/∂b = 2.0 * 2.0 = 4.0    (∂c/∂b = a)
         """
         total = len(self)
         if self.current is None:
@@ -196,9 +198,12 @@ class BackwardStepper:
             zip(names, s.local_grads, s.contributions)
         ):
             formula = _local_formula(s.node, names, i)
-            why = f"    (d{node}/d{child} = {formula})" if formula else ""
+            # The local derivative gets the partial sign: it is a property of this one
+            # node (∂c/∂a), not a gradient of the loss (dL/da) like the other two factors.
+            partial = f"∂{node}/∂{child}"
+            why = f"    ({partial} = {formula})" if formula else ""
             lines.append(
-                f"  d{L}/d{child} += d{L}/d{node} * d{node}/d{child} = {format_number(s.upstream)} "
+                f"  d{L}/d{child} += d{L}/d{node} * {partial} = {format_number(s.upstream)} "
                 f"* {format_number(local)} = {format_number(contribution)}{why}"
             )
         return "\n".join(lines)

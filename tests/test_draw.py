@@ -118,6 +118,114 @@ def test_D03_deep_chain_draws_a_summary_that_says_so():
     assert "showing 500 of 5001 values" in texts
 
 
+def chain(n: int) -> Value:
+    """D03's graph: x, then y = y + 1.0, n times."""
+    y = Value(1.0, label="x")
+    for _ in range(n):
+        y = y + 1.0
+    return y
+
+
+def svg_size_pt(svg: str) -> tuple[float, float]:
+    root = ET.fromstring(svg)
+    return float(root.get("width", "").removesuffix("pt")), float(
+        root.get("height", "").removesuffix("pt")
+    )
+
+
+@needs_dot
+def test_D03_summary_picture_is_readable():
+    # Laid out in one line, the 500 values drawn were ~130,000 pt long: a renderer scales
+    # that (PNG: to 32767 px) until neither the boxes nor the note can be read.
+    svg = render_svg(draw_dot(chain(5000)).source)
+    width, height = svg_size_pt(svg)
+    assert width < 4000, width  # rows of ROW_LEVELS levels, like lines of text
+    assert height < 24000, height  # under cairo's 32767 px at 96 dpi: never scaled down
+    root = ET.fromstring(svg)
+    texts = {
+        el.text: el.get("font-size")
+        for el in root.iter("{http://www.w3.org/2000/svg}text")
+        if el.text
+    }
+    # The note is in the title at the top, in large type (nodes are 11 pt).
+    note = "showing 500 of 5001 values (the ones nearest the output); 4501 more values not drawn"
+    assert texts[note] == "22.00"
+    assert texts["draw_dot(..., max_nodes=5001) draws them all, or draw an intermediate value"]
+    # The title is above every node.
+    title_y = min(
+        float(el.get("y"))
+        for el in root.iter("{http://www.w3.org/2000/svg}text")
+        if el.text == note
+    )
+    node_ys = [float(el.get("y")) for el in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert title_y == min(node_ys)
+
+
+def node_positions(source: str) -> dict[str, tuple[float, float]]:
+    """Where `dot` puts each node: (x, y) in inches, y upwards (`dot -Tplain`)."""
+    result = subprocess.run(["dot", "-Tplain"], input=source.encode(), capture_output=True)
+    assert result.returncode == 0 and b"rror" not in result.stderr, result.stderr.decode()
+    positions = {}
+    for line in result.stdout.decode().splitlines():
+        if line.startswith("node "):
+            _, name, x, y, *_ = line.split()
+            positions[name] = (float(x), float(y))
+    return positions
+
+
+def test_deep_pictures_fold_into_rows_shallow_ones_do_not():
+    from autograd.draw import FOLD_LEVELS, ROW_LEVELS
+
+    source = draw_dot(chain(100), max_nodes=None).source
+    rows = re.findall(r"subgraph cluster_row(\d+) \{(.*?)\n\t\}", source, flags=re.S)
+    # 101 values, one level each: rows of ROW_LEVELS values, the output (v100) in row 0.
+    assert sorted(len(value_nodes(body)) for _, body in rows) == [5] + [ROW_LEVELS] * 12
+    by_row = {int(k): body for k, body in rows}
+    assert "v100 [" in by_row[0] and "v0 [" in by_row[12]
+    # No edge runs between rows: the next row has a "from" box standing for the value.
+    assert 'link92_0 [label="from v92" ' in by_row[0]
+    assert "link92_0 -> op93" in source and "v92 -> op93" not in source
+    assert "constraint" not in source
+    assert "folded into rows of 8 levels" in source
+    shallow = draw_dot(chain(FOLD_LEVELS - 1)).source
+    assert "cluster_row" not in shallow and "link" not in shallow and "folded" not in shallow
+
+
+@needs_dot
+@pytest.mark.parametrize("rankdir", ["LR", "RL", "TB", "BT"])
+def test_folded_rows_read_like_text(rankdir):
+    # The row farthest from the output comes first: on top, or on the left for TB and BT.
+    source = draw_dot(chain(100), max_nodes=None, rankdir=rankdir).source
+    where = node_positions(source)
+    first, output = where["v0"], where["v100"]
+    if rankdir in ("LR", "RL"):
+        assert first[1] > output[1]  # y grows upwards in -Tplain
+        rows = [where[f"v{k}"][1] for k in (0, 5, 13, 21, 100)]
+        assert rows == sorted(rows, reverse=True)
+    else:
+        assert first[0] < output[0]
+        columns = [where[f"v{k}"][0] for k in (0, 5, 13, 21, 100)]
+        assert columns == sorted(columns)
+
+
+@needs_dot
+def test_folding_renders_random_narrow_graphs():
+    # Graphs with skip connections across rows, drawn whole, in part and with local grads:
+    # dot must lay every one out without an error.
+    rng = random.Random(0)
+    folded = 0
+    for _ in range(6):
+        values = [Value(rng.uniform(0.5, 1.5), label=f"x{i}") for i in range(2)]
+        for _ in range(rng.randint(40, 120)):
+            a, b = values[-1], rng.choice(values[-10:])
+            values.append(rng.choice([a + b, a * 0.5 + b * 0.5, a.tanh(), a + 1.0]))
+        for kwargs in ({}, {"max_nodes": 60}, {"show_local_grads": True, "rankdir": "TB"}):
+            source = draw_dot(values[-1], **kwargs).source
+            folded += "folded" in source
+            node_positions(source)
+    assert folded >= 6
+
+
 def test_D03_deep_chain_without_limit_builds_every_node():
     x = Value(1.0)
     y = x

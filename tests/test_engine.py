@@ -282,7 +282,7 @@ def test_backward_step_str_shows_the_chain_rule() -> None:
     c.label = "c"
     steps = list(backward_steps(c))
     text = str(steps[0])
-    assert "c = a * b" in text and "dL/da += dL/dc * dc/da = 1.0 * 3.0 = 3.0" in text
+    assert "c = a * b" in text and "dL/da += dL/dc * ∂c/∂a = 1.0 * 3.0 = 3.0" in text
     assert "leaf" in str(steps[-1])
 
 

@@ -115,6 +115,69 @@ def test_domain_errors_come_from_the_ops():
         parse_expression("1 / x", {"x": 0.0})
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("x + 1e999", "literal 1e999 is not a finite float64 (it reads as inf"),
+        ("-1e999 * x", "literal 1e999 is not a finite float64"),
+        ("x + 1" + "0" * 400, "literal 1000000000"),
+    ],
+)
+def test_non_finite_or_huge_literals_are_rejected_by_name(text, message):
+    # --set x=1e999 is rejected; the same number written in the formula must be too,
+    # not turned into inf (and echoed back as "1e309").
+    with pytest.raises(ExpressionError) as info:
+        parse_expression(text, {"x": 1.0})
+    assert message in str(info.value)
+    assert "too large" in str(info.value) or "not a finite" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text, error, message",
+    [
+        ("9**9**9", OverflowError, "pow: result overflows float64, got 9.0 ** 387420489.0"),
+        ("x + 10**400", OverflowError, "pow: result overflows float64, got 10.0 ** 400.0"),
+        ("x + 1e308 * 10", OverflowError, "mul: result inf is not finite"),
+        ("x + exp(1000)", OverflowError, "exp: result overflows float64, got input 1000.0"),
+        ("x + 1 / 0", ZeroDivisionError, "div: division by zero, got 1.0 / 0.0"),
+    ],
+)
+def test_folding_numbers_gives_the_ops_own_errors(text, error, message):
+    with pytest.raises(error) as info:
+        parse_expression(text, {"x": 1.0})
+    assert message in str(info.value)
+
+
+def test_folded_numbers_keep_their_values():
+    cases = {
+        "2**0.5 * x": 2**0.5,
+        "-2 + x": -1.0,
+        "+2 + x": 3.0,
+        "leaky_relu(-1, 0.1) + x": 0.9,
+        "maximum(1, 2) + x": 3.0,
+        "sum(1, 2, 3) + x": 7.0,
+        "logsumexp(1, 2) + x": math.log(math.exp(1) + math.exp(2)) + 1.0,
+    }
+    for text, expected in cases.items():
+        out, _ = parse_expression(text, {"x": 1.0})
+        assert out.data == pytest.approx(expected, rel=1e-15), text
+
+
+def test_too_deep_nesting_says_so():
+    out, _ = parse_expression("(" * 200 + "x" + ")" * 200, {"x": 2.0})  # Python's limit
+    assert out.data == 2.0
+    for depth in (201, 1000):
+        with pytest.raises(ExpressionError) as info:
+            parse_expression("(" * depth + "x" + ")" * depth, {"x": 1.0})
+        assert f"the formula is nested too deeply: {depth} levels of brackets" in str(info.value)
+        assert "at most 200" in str(info.value)
+    # At the limit itself, a syntax error names the limit as well as Python's message.
+    with pytest.raises(ExpressionError) as info:
+        parse_expression("(" * 200 + "x", {"x": 1.0})
+    assert "nested too deeply: 200 levels of brackets, the most" in str(info.value)
+    assert "was never closed" in str(info.value)
+
+
 def test_deep_formula_needs_no_recursion_in_our_code():
     text = " + ".join(["x"] * 500)
     out, _ = parse_expression(text, {"x": 1.0})
@@ -152,6 +215,37 @@ def test_cli_writes_svg_and_png(tmp_path, suffix, magic):
     assert "grad: x -0.3614, w 0.1807, b 0.1807" in result.stdout
 
 
+def test_cli_params_are_drawn_as_parameters(tmp_path):
+    out = tmp_path / "g.dot"
+    args = ["x*w + b", "--set", "x=1", "w=2", "b=3", "--params", "w", "b", "-o", str(out)]
+    assert main(args) == 0
+    text = out.read_text()
+    assert 'label="{x|data 1.0|grad 2.0}" fillcolor=lightblue' in text
+    assert 'label="{w|data 2.0|grad 1.0}" fillcolor=palegreen' in text
+    assert 'label="{b|data 3.0|grad 1.0}" fillcolor=palegreen' in text
+    # Without --params, names tell parameters apart as draw_dot does (weight, bias, ...).
+    assert main(["x*weight", "--set", "x=1", "weight=2", "-o", str(out)]) == 0
+    assert 'label="{weight|data 2.0|grad 1.0}" fillcolor=palegreen' in out.read_text()
+
+
+@pytest.mark.parametrize(
+    "formula, value, grad",
+    [("x**x", "-1", "x nan"), ("sqrt(x)", "0", "x inf")],
+)
+def test_cli_explains_nan_and_inf_gradients_on_stderr(tmp_path, formula, value, grad):
+    result = run_cli(formula, "--set", f"x={value}", "-o", "g.dot", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"grad: {grad}" in result.stdout
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"chainrule draw: note: gradient {grad}: not a bug")
+    assert "log(a) is nan for a < 0" in result.stderr and "as in PyTorch" in result.stderr
+
+
+def test_cli_finite_gradients_print_no_note(tmp_path):
+    result = run_cli("x**x", "--set", "x=2", "-o", "g.dot", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+
+
 def test_cli_writes_dot_and_prints_dot_without_output(tmp_path, capsys):
     assert main(["x*2", "--set", "x=3", "-o", str(tmp_path / "g.dot")]) == 0
     text = (tmp_path / "g.dot").read_text()
@@ -179,9 +273,14 @@ def test_cli_writes_dot_and_prints_dot_without_output(tmp_path, capsys):
             ["x", "--set", "x=1", "-o", "no/such/dir/g.svg"],
             "directory 'no/such/dir' does not exist",
         ),
+        (["x", "--set", "x=1", "-o", "afile/g.svg"], "'afile' is not a directory"),
+        (["x + 1e999", "--set", "x=1"], "literal 1e999 is not a finite float64"),
+        (["9**9**9", "--set", "x=1"], "pow: result overflows float64, got 9.0 ** 387420489.0"),
+        (["x*w", "--set", "x=1", "w=2", "--params", "q"], "--params q: 'q' does not appear"),
     ],
 )
 def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
+    (tmp_path / "afile").write_text("a file, not a directory")
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith("chainrule draw: error: ")

@@ -25,8 +25,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED: dict[str, list[str]] = {
     "01_backprop_by_hand.ipynb": [
         "e = -6.0, d = 4.0, L = -8.0",
-        "dL/da += dL/de * de/da = -2.0 * -3.0 = 6.0    (de/da = b)",
-        "dL/db += dL/de * de/db = -2.0 * 2.0 = -4.0    (de/db = a)",
+        "dL/da += dL/de * ∂e/∂a = -2.0 * -3.0 = 6.0    (∂e/∂a = b)",
+        "dL/db += dL/de * ∂e/∂b = -2.0 * 2.0 = -4.0    (∂e/∂b = a)",
+        "dL/dd += dL/dL * ∂L/∂d = 1.0 * -2.0 = -2.0    (∂L/∂d = f)",
         "dL/da =   6.0   by hand:   6.0   ok",
         "dL/db =  -4.0   by hand:  -4.0   ok",
         "finite difference dL/da = 6.000000",
@@ -36,7 +37,7 @@ EXPECTED: dict[str, list[str]] = {
         "do/dweight[0] = 1.0000   by hand: 1.0000",
         "do/dx1 = -1.5000   by hand: -1.5000",
         "do/dbias = 0.5000   by hand: 0.5000",
-        "do/dx1 += do/dv5 * dv5/dx1 = 0.5 * -3.0 = -1.5    (dv5/dx1 = weight[0])",
+        "do/dx1 += do/dv5 * ∂v5/∂x1 = 0.5 * -3.0 = -1.5    (∂v5/∂x1 = weight[0])",
     ],
     # Run in fast mode (60 points, 30 epochs); the accuracy is checked in `check_training`.
     "03_training_an_mlp.ipynb": [

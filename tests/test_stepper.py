@@ -101,8 +101,8 @@ def test_backward_step_text_names_unlabelled_nodes_deterministically():
     texts = [str(s) for s in backward_steps(y)]
     assert texts[0] == (
         "step 0: v1 = v0 * v0, dL/dv1 = 1.0\n"
-        "  dL/dv0 += dL/dv1 * dv1/dv0 = 1.0 * 3.0 = 3.0\n"
-        "  dL/dv0 += dL/dv1 * dv1/dv0 = 1.0 * 3.0 = 3.0"
+        "  dL/dv0 += dL/dv1 * ∂v1/∂v0 = 1.0 * 3.0 = 3.0\n"
+        "  dL/dv0 += dL/dv1 * ∂v1/∂v0 = 1.0 * 3.0 = 3.0"
     )
     assert texts[1] == "step 1: v0 is a leaf; its grad is 6.0"
 
@@ -163,8 +163,8 @@ def test_explain_a_multiplication_names_both_factors():
     stepper.step()
     text = stepper.explain()
     assert text.splitlines()[0] == "step 2 of 4: c = a * b, and dL/dc = 2.0 is complete"
-    assert "dL/da += dL/dc * dc/da = 2.0 * -3.0 = -6.0    (dc/da = b)" in text
-    assert "dL/db += dL/dc * dc/db = 2.0 * 4.0 = 8.0    (dc/db = a)" in text
+    assert "dL/da += dL/dc * ∂c/∂a = 2.0 * -3.0 = -6.0    (∂c/∂a = b)" in text
+    assert "dL/db += dL/dc * ∂c/∂b = 2.0 * 4.0 = 8.0    (∂c/∂b = a)" in text
     stepper.step()
     assert stepper.explain() == "step 3 of 4: b is a leaf: dL/db = 8.0 is final, nothing to hand on"
     stepper.step()
@@ -179,10 +179,30 @@ def test_explain_first_step_mentions_the_seed_and_constants():
     stepper.step()
     assert "y = tanh(v1), and dy/dy = 1.0 (the seed" in stepper.explain()
     assert "y = tanh(v1)" in stepper.explain()
-    assert "(dy/dv1 = 1 - tanh(v1)**2)" in stepper.explain()
+    assert "(∂y/∂v1 = 1 - tanh(v1)**2)" in stepper.explain()
     stepper.step()
     assert "v1 = x * 2.0" in stepper.explain()
-    assert "(dv1/dx = 2.0)" in stepper.explain()
+    assert "(∂v1/∂x = 2.0)" in stepper.explain()
+
+
+def test_at_the_root_the_local_factor_is_not_written_as_a_gradient():
+    # L = d * f: dL/dd = dL/dL * ∂L/∂d. Writing the local factor as "dL/dd" too would
+    # make the line circular (dL/dd += dL/dL * dL/dd).
+    L, _ = small_graph()
+    stepper = BackwardStepper(L)
+    assert "seeds dL/dL = 1.0" in stepper.explain()
+    stepper.step()
+    lines = stepper.explain().splitlines()
+    assert lines[1] == "  dL/dd += dL/dL * ∂L/∂d = 1.0 * -2.0 = -2.0    (∂L/∂d = f)"
+    assert lines[2] == "  dL/df += dL/dL * ∂L/∂f = 1.0 * 4.0 = 4.0    (∂L/∂f = d)"
+    engine_text = str(next(backward_steps(L)))
+    assert "  dL/dd += dL/dL * ∂L/∂d = 1.0 * -2.0 = -2.0" in engine_text
+    # In every step, the factor after "*" is a partial derivative, never a gradient dL/d.
+    stepper.reset()
+    while not stepper.done:
+        stepper.step()
+        for line in stepper.explain().splitlines()[1:]:
+            assert re.fullmatch(r"  dL/d\w+ \+= dL/d\w+ \* ∂\w+/∂\w+ = .*", line), line
 
 
 def test_gradients_are_named_after_a_short_root_label():
@@ -193,7 +213,7 @@ def test_gradients_are_named_after_a_short_root_label():
         stepper = BackwardStepper(y)
         stepper.step()
         stepper.step()
-        assert f"d{name}/dx += d{name}/dv1 * dv1/dx = " in stepper.explain()
+        assert f"d{name}/dx += d{name}/dv1 * ∂v1/∂x = " in stepper.explain()
 
 
 def test_stepping_errors_say_what_to_do():
