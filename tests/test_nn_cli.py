@@ -413,3 +413,32 @@ def _umask():
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize(
+    ("argv", "optimizer", "lr", "loss"),
+    [
+        # Toy data keep micrograd's demo: SGD, lr 1.0, hinge.
+        (["--dataset", "moons", "--samples", "20"], "sgd", 1.0, "hinge"),
+        # Real data and CSVs: Adam, lr 0.01; the rest of the recipe is shared.
+        (["--dataset", "iris"], "adam", 0.01, "cross_entropy"),
+        (["--dataset", "breast_cancer"], "adam", 0.01, "hinge"),
+        (["--csv", WINE, "--target", "cultivar"], "adam", 0.01, "cross_entropy"),
+    ],
+)
+def test_default_recipe_per_kind_of_data(tmp_path, capsys, argv, optimizer, lr, loss):
+    status, out, err = _run(
+        capsys, "train", *argv, "--epochs", "2", "--no-progress", "--out", tmp_path
+    )
+    assert status == 0, err
+    assert out.splitlines()[0].endswith(f"{loss} loss, {optimizer}")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    args = metrics["args"]
+    assert args["optimizer"] == optimizer
+    assert (args["seed"], args["weight_decay"], args["schedule"]) == (0, 1e-4, "linear")
+    assert (args["hidden"], args["activation"], args["momentum"]) == ([16, 16], "relu", 0.0)
+    # The first epoch runs at the starting rate; the linear schedule then lowers it.
+    assert metrics["history"]["lr"][0] == pytest.approx(lr, rel=1e-12)
+    assert metrics["history"]["lr"][1] < lr
+    if argv[0] != "--dataset" or argv[1] != "moons":
+        assert metrics["n_test"] > 0  # 25% held out
