@@ -22,6 +22,7 @@ written next to each rule. Read next: `value.py`, which turns these entries into
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -409,7 +410,7 @@ def _logsumexp_local(out: Any, *xs: Any) -> tuple[Any, ...]:
 def _linear_forward(*args: float) -> float:
     # args = (b, w_1..w_n, x_1..x_n): a neuron's pre-activation b + sum_i w_i x_i.
     n = (len(args) - 1) // 2
-    return args[0] + sum(w * x for w, x in zip(args[1 : n + 1], args[n + 1 :]))
+    return args[0] + sum(map(operator.mul, args[1 : n + 1], args[n + 1 :]))
 
 
 def _linear_local(out: Any, *args: Any) -> tuple[Any, ...]:

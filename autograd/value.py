@@ -557,8 +557,9 @@ def linear(weights: Iterable[Any], xs: Iterable[Any], bias: Any = 0.0) -> Value:
     Raises:
         ValueError: when weights and xs differ in length (both lengths named).
     """
-    ws = tuple(_operand(w, "linear") for w in weights)
-    vs = tuple(_operand(x, "linear") for x in xs)
+    # Inline checks, not a call per element: this runs for every neuron of every sample.
+    ws = [w if isinstance(w, Value) or type(w) is float else _operand(w, "linear") for w in weights]
+    vs = [x if isinstance(x, Value) or type(x) is float else _operand(x, "linear") for x in xs]
     if len(ws) != len(vs):
         raise ValueError(f"linear: {len(ws)} weights but {len(vs)} inputs")
     return apply(ops.LINEAR, _operand(bias, "linear"), *ws, *vs)
