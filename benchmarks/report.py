@@ -161,7 +161,7 @@ def render(
     failed = sum(not c["ok"] for c in checks)
     parts.append(f"  {len(checks) - failed} OK, {failed} FAIL")
     parts.append("")
-    parts.append("targets (issue 6; chainrule's figures in this run):")
+    parts.append("targets (the speed goals; chainrule's figures in this run):")
     for t in targets:
         m = t["measured"]
         if m is None:
@@ -235,7 +235,7 @@ def markdown(payload: dict[str, Any]) -> str:
         lines += [f"- {n}" for n in notes]
     failed = sum(not c["ok"] for c in payload["checks"])
     lines += ["", f"Checks: {len(payload['checks']) - failed} OK, {failed} FAIL.", ""]
-    lines += ["| target (issue 6) | measured (chainrule) | status |", "|---|--:|---|"]
+    lines += ["| target | measured (chainrule) | status |", "|---|--:|---|"]
     for t in payload["targets"]:
         m = t["measured"]
         if m is None:

@@ -36,11 +36,10 @@ def engine() -> GraphEngine:
 def train_with_nn(points: int, steps: int) -> Run:
     """W6: `chainrule train`'s default run through the `nn` package.
 
-    ADAPT AFTER MERGE: `nn` is written in parallel, so this function is the one place that
-    assumes its API (DESIGN.md's names): `nn.MLP(2, [16, 16, 1])`, `load_state_dict` with
-    PyTorch names and shapes, `model(x)` -> one Value, `parameters()`, `zero_grad()`,
-    `nn.hinge_loss(scores, targets)` = mean(relu(1 - y * score)), `nn.SGD(params, lr=...)`
-    with a settable `lr` and `step()`. Outputs: the loss before each update and the final
+    The only place the benchmarks use `nn`: `nn.MLP(2, [16, 16, 1])` loaded through
+    `load_state_dict` (PyTorch names and shapes), `model(x)` -> one Value, `parameters()`,
+    `zero_grad()`, `nn.hinge_loss(scores, targets)` = mean(relu(1 - y * score)),
+    `nn.SGD(params, lr=...)` with a settable `lr` and `step()`. Outputs: the loss before each update and the final
     parameters in micrograd's order (per neuron: weights, then bias).
 
     Raises:
