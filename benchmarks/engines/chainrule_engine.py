@@ -39,8 +39,9 @@ def train_with_nn(points: int, steps: int) -> Run:
     The only place the benchmarks use `nn`: `nn.MLP(2, [16, 16, 1])` loaded through
     `load_state_dict` (PyTorch names and shapes), `model(x)` -> one Value, `parameters()`,
     `zero_grad()`, `nn.hinge_loss(scores, targets)` = mean(relu(1 - y * score)),
-    `nn.SGD(params, lr=...)` with a settable `lr` and `step()`. Outputs: the loss before each update and the final
-    parameters in micrograd's order (per neuron: weights, then bias).
+    `nn.SGD(params, lr=...)` with a settable `lr` and `step()`. Outputs: the loss before
+    each update and the final parameters in micrograd's order (per neuron: weights, then
+    bias).
 
     Raises:
         Skipped: `nn` cannot be imported or lacks one of the names above.
