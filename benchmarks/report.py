@@ -163,16 +163,7 @@ def render(
     parts.append("")
     parts.append("targets (the speed goals; chainrule's figures in this run):")
     for t in targets:
-        m = t["measured"]
-        if m is None:
-            shown = "-"
-        elif "bytes" in t["target"]:
-            shown = f"{m:,.0f} B"
-        elif "< 3 s" in t["target"]:
-            shown = f"{m:,.2f} s"
-        else:
-            shown = f"{m:,.2f}x"
-        parts.append(f"  {t['target']:<55} {shown:>10}  {t['status']}")
+        parts.append(f"  {t['target']:<55} {_measured(t):>10}  {t['status']}")
     return "\n".join(parts)
 
 
@@ -237,14 +228,17 @@ def markdown(payload: dict[str, Any]) -> str:
     lines += ["", f"Checks: {len(payload['checks']) - failed} OK, {failed} FAIL.", ""]
     lines += ["| target | measured (chainrule) | status |", "|---|--:|---|"]
     for t in payload["targets"]:
-        m = t["measured"]
-        if m is None:
-            shown = "-"
-        elif "bytes" in t["target"]:
-            shown = f"{m:,.0f} B"
-        elif "< 3 s" in t["target"]:
-            shown = f"{m:,.2f} s"
-        else:
-            shown = f"{m:,.2f}x"
-        lines.append(f"| {t['target']} | {shown} | {t['status']} |")
+        lines.append(f"| {t['target']} | {_measured(t)} | {t['status']} |")
     return "\n".join(lines) + "\n"
+
+
+def _measured(target: dict[str, Any]) -> str:
+    """A target's measured figure in its unit: bytes, seconds, or a ratio to micrograd."""
+    m = target["measured"]
+    if m is None:
+        return "-"
+    if "bytes" in target["target"]:
+        return f"{m:,.0f} B"
+    if "< 3 s" in target["target"]:
+        return f"{m:,.2f} s"
+    return f"{m:,.2f}x"
