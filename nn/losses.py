@@ -22,13 +22,19 @@ import numpy as np
 
 import autograd
 from autograd import Value
+from autograd.ops import is_number
 
 _REDUCTIONS = ("mean", "sum")
 
 
+def _is_scalar(x: Any) -> bool:
+    # numpy integers and floats count: make_moons and friends return int64 labels.
+    return isinstance(x, Value) or is_number(x)
+
+
 def _flat(x: Any, where: str, what: str) -> list[Any]:
     """A Value or number becomes [x]; a sequence (possibly of sequences) is flattened."""
-    if isinstance(x, (Value, int, float)) and not isinstance(x, bool):
+    if _is_scalar(x):
         return [x]
     try:
         items = list(x)
@@ -38,7 +44,7 @@ def _flat(x: Any, where: str, what: str) -> list[Any]:
         ) from None
     out: list[Any] = []
     for item in items:
-        if isinstance(item, (Value, int, float)) and not isinstance(item, bool):
+        if _is_scalar(item):
             out.append(item)
         else:
             out.extend(_flat(item, where, what))

@@ -157,3 +157,20 @@ def test_losses_are_single_sum_nodes_not_chains():
     loss = nn.mse_loss(xs, [0.0] * 50, reduction="sum")
     assert loss.op.name == "sum" and len(loss.inputs) == 50
     assert isinstance(autograd.sum([1.0, 2.0]), Value)
+
+
+@pytest.mark.parametrize(
+    "loss, target",
+    [
+        (nn.hinge_loss, np.array([1, -1])),
+        (nn.binary_cross_entropy_with_logits, np.array([1, 0])),
+        (nn.mse_loss, np.array([1, -1])),
+    ],
+)
+def test_numpy_integer_labels_are_numbers(loss, target):
+    """Labels as make_moons returns them (int64) give the same loss as Python ints."""
+    scores = [Value(0.3), Value(-0.2)]
+    expected = loss(scores, [int(t) for t in target]).data
+    assert loss(scores, target).data == expected
+    assert loss(scores, list(target)).data == expected
+    assert loss([scores[0]], np.int64(target[0])).data == loss([scores[0]], int(target[0])).data
