@@ -92,30 +92,73 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     """
     if not isinstance(gradient, (int, float)) or isinstance(gradient, bool):
         raise TypeError(f"backward: gradient must be a float, got {type(gradient).__name__}")
-    order = topological_order(root, include_leaves=False)
-    for node in order:
-        if node._a is not None:
-            node.grad = 0.0
-    root.grad += float(gradient)
+    if root._a is None:  # a leaf: its grad accumulates, and there is nothing to hand on
+        root.grad += float(gradient)
+        return
+    order = _intermediates_newest_first(root)
+    root.grad = float(gradient)
     # Apply the chain rule node by node, from the output back to the leaves:
     #     input.grad += node.grad * d(node)/d(input)
-    for node in reversed(order):
+    for node in order:
         g = node.grad
         if g == 0.0:
             # A zero upstream gradient contributes exactly zero, even where a local
             # derivative is infinite (0 * inf would be NaN).
             continue
-        a = node._a
-        if a is None:  # the root itself is a leaf: nothing to hand on
-            continue
-        a.grad += g * node._da
+        node._a.grad += g * node._da
         b = node._b
         if b is None:
             continue
         b.grad += g * node._db
-        if node._more is not None:
-            for child, local in zip(*node._more):
+        more = node._more
+        if more is not None:
+            for child, local in zip(more[0], more[1]):
                 child.grad += g * local
+
+
+# Marks a node as found during `_intermediates_newest_first`, in place of its grad.
+_FOUND: Any = object()
+
+
+def _intermediates_newest_first(root: Value) -> list[Value]:
+    """The nodes made by an op that `root` depends on, `root` first, newest to oldest.
+
+    The same search as `topological_order(root, include_leaves=False)`, made for backward:
+    instead of a set of the nodes seen so far, a found node's `grad` holds the marker
+    `_FOUND` until the search ends, and is then set to 0.0 (an intermediate node holds the
+    gradient of the latest pass only, so backward resets it anyway). Leaves are never
+    marked: their grads accumulate. Marking costs an attribute store where a set costs a
+    hash and a table that grows with the graph; backward's time is mostly this search.
+    """
+    order = [root]
+    root.grad = _FOUND
+    try:
+        # A breadth-first search: the loop also visits the nodes appended while it runs.
+        for node in order:
+            # Only intermediate nodes are in `order`, so node._a is never None.
+            a = node._a
+            if a._a is not None and a.grad is not _FOUND:
+                a.grad = _FOUND
+                order.append(a)
+            b = node._b
+            if b is None:
+                continue
+            if b._a is not None and b.grad is not _FOUND:
+                b.grad = _FOUND
+                order.append(b)
+            more = node._more
+            if more is not None:
+                for child in more[0]:
+                    if child._a is not None and child.grad is not _FOUND:
+                        child.grad = _FOUND
+                        order.append(child)
+    finally:
+        # Also on KeyboardInterrupt: no marker may outlive the search.
+        for node in order:
+            node.grad = 0.0
+    # Found outputs-first, roughly newest first, which makes this sort cheap.
+    order.sort(key=_creation_order, reverse=True)
+    return order
 
 
 @dataclass(frozen=True)

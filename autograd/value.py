@@ -17,8 +17,8 @@ garbage collector scans every container object again and again while a graph gro
 a scalar engine that scanning, not the arithmetic, is most of the time (see
 benchmarks/README.md). So a node is ONE object: its first two inputs and their local
 derivatives sit in slots (`_a`, `_da`, `_b`, `_db`); only n-ary ops (`sum`, `linear`,
-`logsumexp`) keep the rest in a tuple (`_more`). The public `inputs` and `local_grads`
-properties give the plain tuples.
+`logsumexp`) keep the rest in a tuple (`_more`), and a label takes a slot only when one is
+given. The public `inputs`, `local_grads` and `args` properties give the plain tuples.
 
 Composite operations (`mean`, `softmax`) are one-liners over the primitives.
 Read next: `engine.py`, which walks this graph backwards.
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import ops
@@ -49,6 +49,93 @@ def _as_float(x: object, where: str) -> float:
     )
 
 
+# -----------------------------------------------------------------------------------------
+# The functions behind + - * / ** (the operators of Value are these functions themselves)
+# -----------------------------------------------------------------------------------------
+
+
+def _binary_operation(op: Op) -> Callable[[Any, Any], Value]:
+    """The function `record(a, b)` that computes `op(a, b)` and records it as a graph node.
+
+    `record` is `apply(op, a, b)` unrolled for two arguments, for speed. Value's operators
+    are these functions themselves (`Value.__mul__ is _mul`), not methods that call a
+    helper: every operation pays Python's cost of a function call, and one call instead of
+    two makes `x * y` about 10% faster (see benchmarks/README.md).
+
+    Unknown operand types give NotImplemented, so Python tries the other operand (numpy
+    arrays broadcast Values this way) or raises its usual TypeError.
+    """
+
+    def record(a: Any, b: Any) -> Value:
+        # Sort out the operands first: which are Values, and the floats the op runs on.
+        # `type(x) is float` before is_number: plain floats are by far the most common constant.
+        if isinstance(a, Value):
+            ad = a.data
+            if isinstance(b, Value):
+                bd = b.data
+                constants = None
+            elif type(b) is float:
+                bd = b
+                constants = NUMBER_SECOND
+            elif is_number(b):
+                bd = b = _as_float(b, op.name)
+                constants = NUMBER_SECOND
+            else:
+                return NotImplemented
+        elif isinstance(b, Value):
+            bd = b.data
+            if type(a) is float:
+                ad = a
+            elif is_number(a):
+                ad = a = _as_float(a, op.name)
+            else:
+                return NotImplemented
+            constants = NUMBER_FIRST
+        else:  # the operators always pass a Value on one side or the other
+            return NotImplemented
+        out = op.forward(ad, bd)
+        if not _NEG_INF < out < _INF:
+            _check_finite(op, out, (ad, bd))
+        node = Value.__new__(Value)
+        node.data = out
+        node.grad = 0.0
+        if not _grad_enabled.get():
+            _make_leaf(node)
+            return node
+        da, db = op.local_grads(out, ad, bd)
+        node.op = op
+        node._more = constants
+        # One statement per slot: a tuple assignment of four would build and unpack a tuple.
+        if constants is None:
+            node._a = a
+            node._da = da
+            node._b = b
+            node._db = db
+        elif constants is NUMBER_SECOND:
+            node._a = a
+            node._da = da
+            node._b = None
+            node._db = bd  # the number, for `args`; a one-input node has no second derivative
+        else:
+            node._a = b
+            node._da = db
+            node._b = None
+            node._db = ad
+        node._id = next(_counter)
+        return node
+
+    return record
+
+
+_add = _binary_operation(ops.ADD)
+_sub = _binary_operation(ops.SUB)
+_mul = _binary_operation(ops.MUL)
+_div = _binary_operation(ops.DIV)
+_pow = _binary_operation(ops.POW)
+_leaky_relu = _binary_operation(ops.LEAKY_RELU)
+_elu = _binary_operation(ops.ELU)
+
+
 class Value:
     """A scalar node of the computation graph.
 
@@ -62,25 +149,26 @@ class Value:
     `< <= > >=` compare `.data` and return a plain bool, recording nothing.
     """
 
-    __slots__ = (
-        "data", "grad", "label", "op",
-        "_a", "_da", "_b", "_db", "_more", "_constants", "_id",
-    )  # fmt: skip
+    __slots__ = ("data", "grad", "op", "_a", "_da", "_b", "_db", "_more", "_id", "_label")
 
     data: float
     grad: float
-    label: str
     op: Op | None
-    _a: Value | None  # first input (None for a leaf)
+    # _a and _more are typed Any: backward reads them in loops where they are known to be
+    # set, and a check there would cost time on every node.
+    _a: Any  # first input: a Value (None for a leaf)
     _da: Any  # d(self)/d(_a): a float
     _b: Value | None  # second input, if any
     _db: Any  # d(self)/d(_b); or, with one input and a number, that number (see args)
-    _more: tuple[tuple[Value, ...], tuple[Any, ...]] | None  # inputs 3.. and their locals
-    # None when every argument is a Value; NUMBER_FIRST / NUMBER_SECOND for a binary op
-    # with one plain number (kept in _db, unused by a one-input node: no tuple to allocate);
-    # otherwise the args with None where a Value stands.
-    _constants: tuple[float | None, ...] | str | None
+    # What the slots above cannot hold, for the few nodes that need it; None for the rest:
+    # - NUMBER_FIRST / NUMBER_SECOND: a binary op with one plain number (kept in _db, which
+    #   a one-input node does not otherwise use), so `args` knows the order;
+    # - (inputs 3.., their local derivatives, args or None): an op with more than two
+    #   inputs or with plain numbers among its args; `args` has None where a Value stands,
+    #   and is None itself when every argument is a Value.
+    _more: Any
     _id: int  # creation order: every node is made after its inputs
+    _label: str  # set only when a label is given (see the `label` property)
 
     def __init__(self, data: float, label: str = "") -> None:
         if isinstance(data, Value):
@@ -90,8 +178,22 @@ class Value:
             )
         self.data = _as_float(data, "Value")
         self.grad = 0.0
-        self.label = label
+        if label:
+            self.label = label
         _make_leaf(self)
+
+    @property
+    def label(self) -> str:
+        """A name for pictures and reprs; "" when none was given."""
+        # Stored only when given: most nodes never get a label, and an empty slot costs
+        # neither a store when a node is made nor a visit by the garbage collector.
+        return getattr(self, "_label", "")
+
+    @label.setter
+    def label(self, label: str) -> None:
+        if not isinstance(label, str):
+            raise TypeError(f"Value: label must be a str, got {type(label).__name__}: {label!r}")
+        self._label = label
 
     # -- the graph, as plain tuples ---------------------------------------------------------
 
@@ -120,15 +222,16 @@ class Value:
     @property
     def args(self) -> tuple[Value | float, ...]:
         """What the op was called with: Values and plain numbers, in order."""
-        constants = self._constants
+        more = self._more
+        if more is NUMBER_SECOND:
+            return (self._a, self._db)
+        if more is NUMBER_FIRST:
+            return (self._db, self._a)
+        constants = None if more is None else more[2]
         if constants is None:
             return self.inputs
-        if constants is NUMBER_SECOND:
-            return (self._a, self._db)  # type: ignore[return-value]
-        if constants is NUMBER_FIRST:
-            return (self._db, self._a)  # type: ignore[return-value]
         values = iter(self.inputs)
-        return tuple(next(values) if c is None else c for c in constants)  # type: ignore[misc]
+        return tuple(next(values) if c is None else c for c in constants)
 
     # -- display and conversion ---------------------------------------------------------
 
@@ -157,17 +260,22 @@ class Value:
     # -- pickling: a graph is saved node by node, its ops by name (see ops.Op.__reduce__) ---
 
     def __getstate__(self) -> dict[str, Any]:
-        # _id is left out: creation order is per process (see __setstate__).
-        return {name: getattr(self, name) for name in Value.__slots__ if name != "_id"}
+        # _id is left out: creation order is per process (see __setstate__). An unset
+        # _label (no label given) is left out too.
+        return {
+            name: getattr(self, name)
+            for name in Value.__slots__
+            if name != "_id" and hasattr(self, name)
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
             setattr(self, name, value)
         # The markers are compared by identity; an unpickled string is an equal copy.
-        if self._constants == NUMBER_FIRST:
-            self._constants = NUMBER_FIRST
-        elif self._constants == NUMBER_SECOND:
-            self._constants = NUMBER_SECOND
+        if self._more == NUMBER_FIRST:
+            self._more = NUMBER_FIRST
+        elif self._more == NUMBER_SECOND:
+            self._more = NUMBER_SECOND
         # A fresh creation number, so nodes made from this one come after it. pickle
         # restores a node's inputs before the node, so the graph keeps its topological order.
         self._id = next(_counter)
@@ -208,35 +316,30 @@ class Value:
 
     # -- arithmetic -------------------------------------------------------------------------
 
-    def __add__(self, other: Any) -> Value:
-        return _binary(ops.ADD, self, other)
+    __add__ = _add
 
     def __radd__(self, other: Any) -> Value:
-        return _binary(ops.ADD, other, self)
+        return _add(other, self)
 
-    def __sub__(self, other: Any) -> Value:
-        return _binary(ops.SUB, self, other)
+    __sub__ = _sub
 
     def __rsub__(self, other: Any) -> Value:
-        return _binary(ops.SUB, other, self)
+        return _sub(other, self)
 
-    def __mul__(self, other: Any) -> Value:
-        return _binary(ops.MUL, self, other)
+    __mul__ = _mul
 
     def __rmul__(self, other: Any) -> Value:
-        return _binary(ops.MUL, other, self)
+        return _mul(other, self)
 
-    def __truediv__(self, other: Any) -> Value:
-        return _binary(ops.DIV, self, other)
+    __truediv__ = _div
 
     def __rtruediv__(self, other: Any) -> Value:
-        return _binary(ops.DIV, other, self)
+        return _div(other, self)
 
-    def __pow__(self, other: Any) -> Value:
-        return _binary(ops.POW, self, other)
+    __pow__ = _pow
 
     def __rpow__(self, other: Any) -> Value:
-        return _binary(ops.POW, other, self)
+        return _pow(other, self)
 
     def __neg__(self) -> Value:
         return _unary(ops.NEG, self)
@@ -275,11 +378,11 @@ class Value:
 
     def leaky_relu(self, negative_slope: float = 0.01) -> Value:
         """self if self > 0 else negative_slope * self (PyTorch's default slope 0.01)."""
-        return _binary(ops.LEAKY_RELU, self, _operand(negative_slope, "leaky_relu"))
+        return _leaky_relu(self, _operand(negative_slope, "leaky_relu"))
 
     def elu(self, alpha: float = 1.0) -> Value:
         """self if self > 0 else alpha * (exp(self) - 1) (Clevert et al. 2015)."""
-        return _binary(ops.ELU, self, _operand(alpha, "elu"))
+        return _elu(self, _operand(alpha, "elu"))
 
     def gelu(self) -> Value:
         """x * Phi(x), the exact GELU (Hendrycks & Gimpel 2016)."""
@@ -303,7 +406,8 @@ class Value:
 
     def maximum(self, other: Any) -> Value:
         """Elementwise max; a tie splits the gradient 0.5/0.5 (torch.maximum)."""
-        # Not _binary: a method has no reflected fallback, NotImplemented would be returned.
+        # Not _binary_operation: a method has no reflected fallback, and NotImplemented
+        # would be returned to the caller.
         return apply(ops.MAXIMUM, self, _operand(other, "maximum"))
 
     def minimum(self, other: Any) -> Value:
@@ -334,12 +438,15 @@ def _compare_data(other: Any) -> float:
 _counter = itertools.count()
 NUMBER_FIRST = "number first"  # e.g. 2.0 - x
 NUMBER_SECOND = "number second"  # e.g. x * 2.0
+# Bounds for the finiteness check `_NEG_INF < out < _INF` (False for inf and NaN), held as
+# constants: `-math.inf` written inline would make a new float on every operation.
 _INF = math.inf
+_NEG_INF = -math.inf
 
 
 def _make_leaf(node: Value) -> None:
     node.op = None
-    node._a = node._b = node._more = node._constants = None
+    node._a = node._b = node._more = None
     node._da = node._db = 0.0
     node._id = next(_counter)
 
@@ -357,74 +464,19 @@ def _check_finite(op: Op, out: float, data: Iterable[float]) -> None:
 def _unary(op: Op, x: Value) -> Value:
     """apply(op, x) for one Value argument: the same steps as `apply`, unrolled for speed."""
     out = op.forward(x.data)
-    if not -_INF < out < _INF:  # also catches NaN
+    if not _NEG_INF < out < _INF:
         _check_finite(op, out, (x.data,))
     node = Value.__new__(Value)
     node.data = out
     node.grad = 0.0
-    node.label = ""
     if not _grad_enabled.get():
         _make_leaf(node)
         return node
     node.op = op
     node._a = x
     (node._da,) = op.local_grads(out, x.data)
-    node._b = node._more = node._constants = None
+    node._b = node._more = None
     node._db = 0.0
-    node._id = next(_counter)
-    return node
-
-
-def _binary(op: Op, a: Any, b: Any) -> Value:
-    """apply(op, a, b) for two arguments: the same steps as `apply`, unrolled for speed.
-
-    Unknown operand types give NotImplemented, so Python tries the other operand (numpy
-    arrays broadcast Values this way) or raises its usual TypeError.
-    """
-    a_is_value = isinstance(a, Value)
-    b_is_value = isinstance(b, Value)
-    # `type(x) is float` first: plain floats are by far the most common constant.
-    if a_is_value:
-        ad = a.data
-    elif type(a) is float:
-        ad = a
-    elif is_number(a):
-        ad = a = _as_float(a, op.name)
-    else:
-        return NotImplemented
-    if b_is_value:
-        bd = b.data
-    elif type(b) is float:
-        bd = b
-    elif is_number(b):
-        bd = b = _as_float(b, op.name)
-    else:
-        return NotImplemented
-    out = op.forward(ad, bd)
-    if not -_INF < out < _INF:
-        _check_finite(op, out, (ad, bd))
-    node = Value.__new__(Value)
-    node.data = out
-    node.grad = 0.0
-    node.label = ""
-    if not _grad_enabled.get():
-        _make_leaf(node)
-        return node
-    da, db = op.local_grads(out, ad, bd)
-    node.op = op
-    node._more = None
-    if a_is_value and b_is_value:
-        node._a, node._da, node._b, node._db = a, da, b, db
-        node._constants = None
-    elif a_is_value:
-        node._a, node._da, node._b, node._db = a, da, None, bd
-        node._constants = NUMBER_SECOND
-    elif b_is_value:
-        node._a, node._da, node._b, node._db = b, db, None, ad
-        node._constants = NUMBER_FIRST
-    else:
-        _make_leaf(node)
-        return node
     node._id = next(_counter)
     return node
 
@@ -445,12 +497,11 @@ def apply(op: Op, *args: Value | float) -> Value:
     """
     data = [a.data if isinstance(a, Value) else float(a) for a in args]
     out = op.forward(*data)
-    if not -_INF < out < _INF:
+    if not _NEG_INF < out < _INF:
         _check_finite(op, out, data)
     node = Value.__new__(Value)
     node.data = out
     node.grad = 0.0
-    node.label = ""
     inputs = [a for a in args if isinstance(a, Value)]
     if not inputs or not _grad_enabled.get():
         _make_leaf(node)
@@ -460,17 +511,17 @@ def apply(op: Op, *args: Value | float) -> Value:
         # Plain numbers are arguments, not graph inputs: keep only the Values' derivatives,
         # and remember the numbers (for pictures and for create_graph).
         local_grads = [d for a, d in zip(args, local_grads) if isinstance(a, Value)]
-        node._constants = tuple(None if isinstance(a, Value) else a for a in args)
+        constants = tuple(None if isinstance(a, Value) else a for a in args)
     else:
-        node._constants = None
+        constants = None
     node.op = op
     node._a, node._da = inputs[0], local_grads[0]
     if len(inputs) == 1:
         node._b, node._db = None, 0.0
     else:
         node._b, node._db = inputs[1], local_grads[1]
-    if len(inputs) > 2:
-        node._more = (tuple(inputs[2:]), tuple(local_grads[2:]))
+    if len(inputs) > 2 or constants is not None:
+        node._more = (tuple(inputs[2:]), tuple(local_grads[2:]), constants)
     else:
         node._more = None
     node._id = next(_counter)

@@ -33,6 +33,36 @@ def test_leaves_accumulate_and_intermediates_hold_the_latest_pass() -> None:
     assert (a.grad, b.grad, c.grad) == (3 * one_pass[0], 3 * one_pass[1], one_pass[2])
 
 
+def test_backward_leaves_every_grad_a_float_even_when_interrupted() -> None:
+    # backward marks the nodes it has found in their grad slot; no mark may outlive it.
+    a, b = Value(0.5), Value(-1.5)
+    shared = a * b
+    out = autograd.sum([shared.tanh(), shared * shared, (shared + a).exp(), b])
+    out.backward()
+    nodes = autograd.topological_order(out)
+    assert all(type(node.grad) is float for node in nodes)
+    assert shared.grad == pytest.approx(
+        (1 - math.tanh(-0.75) ** 2) + 2 * -0.75 + math.exp(-0.25), rel=1e-14
+    )
+
+    class Interrupting(tuple):  # an n-ary node's inputs that raise while being searched
+        def __iter__(self):
+            raise KeyboardInterrupt
+
+    n_ary = autograd.sum([shared, a, b])
+    top = n_ary * shared
+    inputs, locals_, args = n_ary._more
+    n_ary._more = (Interrupting(inputs), locals_, args)
+    with pytest.raises(KeyboardInterrupt):
+        top.backward()
+    assert all(type(node.grad) is float for node in (top, n_ary, shared))
+    n_ary._more = (inputs, locals_, args)
+    a.grad = b.grad = 0.0
+    top.backward()  # nothing stale is left: the next pass finds every node again
+    # top = (ab + a + b) * ab: d/da = (b + 1) * ab + (ab + a + b) * b = 3.0 at (0.5, -1.5)
+    assert a.grad == pytest.approx(3.0, rel=1e-15)
+
+
 def test_zero_grad_resets_a_leaf() -> None:
     x = Value(2.0)
     y = x * x

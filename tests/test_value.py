@@ -76,6 +76,19 @@ def test_label_and_repr() -> None:
     assert y.label == ""
 
 
+def test_label_is_a_str_set_when_made_or_later() -> None:
+    x = Value(1.0)
+    assert x.label == ""
+    x.label = "x"
+    assert x.label == "x" and repr(x) == "Value(data=1.0, grad=0.0, label='x')"
+    assert x.detach().label == "x"
+    with pytest.raises(TypeError, match="label must be a str, got int: 3"):
+        Value(1.0, label=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got NoneType"):
+        x.label = None  # type: ignore[assignment]
+    assert x.label == "x"  # a rejected label changes nothing
+
+
 def test_float_and_item() -> None:
     v = Value(2.5)
     assert float(v) == 2.5 and type(float(v)) is float
@@ -431,6 +444,7 @@ def test_a_value_graph_pickles_and_backward_works_after_unpickling():
     restored = pickle.loads(pickle.dumps((out, a, b)))
     out2, a2, b2 = restored
     assert out2.data == expected[0]
+    assert (a2.label, b2.label, out2.label) == ("a", "b", "")
     assert (out2.op.name, out2.op is out.op) == (out.op.name, True)  # the table's own Op
     assert [x.data if isinstance(x, Value) else x for x in out2.args] == [
         x.data if isinstance(x, Value) else x for x in out.args
