@@ -11,8 +11,8 @@ its inputs, multiplied by the local derivative:
   (PyTorch's `torch.autograd.grad`); with `create_graph=True` it does the arithmetic on
   Values, so the gradients are themselves graphs and can be differentiated again.
 
-Both are loops with an explicit stack: no recursion, so a chain of a million nodes works at
-Python's default recursion limit. Read next: `func.py` for grad(f), hessian(f).
+Both are plain loops over lists of nodes: no recursion, so a chain of a million nodes works
+at Python's default recursion limit. Read next: `func.py` for grad(f), hessian(f).
 """
 
 from __future__ import annotations

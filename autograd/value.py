@@ -12,13 +12,15 @@ Storing the local derivatives as numbers, not as a closure, keeps the graph free
 reference cycles (plain reference counting frees it) and makes backward a loop of
 multiply-adds. Plain numbers are never boxed into Values: `x * 2.0` is one node.
 
-How a node stores its inputs is the one place where speed shaped the code. Python's cyclic
-garbage collector scans every container object again and again while a graph grows, and in
-a scalar engine that scanning, not the arithmetic, is most of the time (see
+Two places were shaped by speed. How a node stores its inputs: Python's cyclic garbage
+collector scans every container object again and again while a graph grows, and in a scalar
+engine that scanning, not the arithmetic, is a large part of the time (see
 benchmarks/README.md). So a node is ONE object: its first two inputs and their local
 derivatives sit in slots (`_a`, `_da`, `_b`, `_db`); only n-ary ops (`sum`, `linear`,
 `logsumexp`) keep the rest in a tuple (`_more`), and a label takes a slot only when one is
-given. The public `inputs`, `local_grads` and `args` properties give the plain tuples.
+given. The public `inputs`, `local_grads` and `args` properties give the plain tuples. And
+how an operator is called: `x * y` runs one recording function (`_binary_operation`), not a
+method that calls a helper.
 
 Composite operations (`mean`, `softmax`) are one-liners over the primitives.
 Read next: `engine.py`, which walks this graph backwards.
@@ -178,7 +180,7 @@ class Value:
             )
         self.data = _as_float(data, "Value")
         self.grad = 0.0
-        if label:
+        if label != "":  # most Values get no label: their label slot stays empty
             self.label = label
         _make_leaf(self)
 

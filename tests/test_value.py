@@ -84,6 +84,8 @@ def test_label_is_a_str_set_when_made_or_later() -> None:
     assert x.detach().label == "x"
     with pytest.raises(TypeError, match="label must be a str, got int: 3"):
         Value(1.0, label=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got int: 0"):
+        Value(1.0, label=0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="got NoneType"):
         x.label = None  # type: ignore[assignment]
     assert x.label == "x"  # a rejected label changes nothing
