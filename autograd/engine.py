@@ -132,6 +132,9 @@ def _intermediates_newest_first(root: Value) -> list[Value]:
     """
     order = [root]
     root.grad = _FOUND
+    # While every node is found as the first input of the node before it, the nodes form a
+    # chain, each older than the one before: newest first already, no sort needed.
+    chain = True
     try:
         # A breadth-first search: the loop also visits the nodes appended while it runs.
         for node in order:
@@ -146,18 +149,20 @@ def _intermediates_newest_first(root: Value) -> list[Value]:
             if b._a is not None and b.grad is not _FOUND:
                 b.grad = _FOUND
                 order.append(b)
+                chain = False
             more = node._more
             if more is not None:
                 for child in more[0]:
                     if child._a is not None and child.grad is not _FOUND:
                         child.grad = _FOUND
                         order.append(child)
+                        chain = False
     finally:
         # Also on KeyboardInterrupt: no marker may outlive the search.
         for node in order:
             node.grad = 0.0
-    # Found outputs-first, roughly newest first, which makes this sort cheap.
-    order.sort(key=_creation_order, reverse=True)
+    if not chain:
+        order.sort(key=_creation_order, reverse=True)
     return order
 
 

@@ -69,6 +69,7 @@ def _binary_operation(op: Op) -> Callable[[Any, Any], Value]:
     """
 
     def record(a: Any, b: Any) -> Value:
+        """op(a, b) as a new node; a and b are Values or plain numbers, at least one a Value."""
         # Sort out the operands first: which are Values, and the floats the op runs on.
         # `type(x) is float` before is_number: plain floats are by far the most common constant.
         if isinstance(a, Value):

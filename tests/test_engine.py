@@ -63,6 +63,28 @@ def test_backward_leaves_every_grad_a_float_even_when_interrupted() -> None:
     assert a.grad == pytest.approx(3.0, rel=1e-15)
 
 
+def test_backward_order_when_the_search_meets_a_node_before_a_newer_one() -> None:
+    # out = u * tanh(u): the search from out finds u before tanh(u), which feeds u; backward
+    # must still finish tanh(u) first. And a plain chain, which needs no sorting at all.
+    x = Value(0.3)
+    u = x.exp()
+    out = u * u.tanh()
+    out.backward()
+    t = math.tanh(math.exp(0.3))
+    expected_du = t + math.exp(0.3) * (1 - t * t)
+    assert u.grad == pytest.approx(expected_du, rel=1e-14)
+    assert x.grad == pytest.approx(expected_du * math.exp(0.3), rel=1e-14)
+    y = x
+    for _ in range(50):
+        y = (y * 0.9).sin() + 0.1
+    y.backward()
+    h, g = 0.3, 1.0
+    for _ in range(50):
+        g *= 0.9 * math.cos(0.9 * h)
+        h = math.sin(0.9 * h) + 0.1
+    assert (y.data, x.grad - expected_du * math.exp(0.3)) == pytest.approx((h, g), rel=1e-13)
+
+
 def test_zero_grad_resets_a_leaf() -> None:
     x = Value(2.0)
     y = x * x
