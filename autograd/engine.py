@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .grad_mode import enable_grad, no_grad
+from .ops import is_number
 from .value import Value
 
 
@@ -90,8 +91,8 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     Raises:
         TypeError: when `gradient` is not a real number.
     """
-    if not isinstance(gradient, (int, float)) or isinstance(gradient, bool):
-        raise TypeError(f"backward: gradient must be a float, got {type(gradient).__name__}")
+    if not is_number(gradient):
+        raise TypeError(f"backward: gradient must be a real number, got {type(gradient).__name__}")
     if root._a is None:  # a leaf: its grad accumulates, and there is nothing to hand on
         root.grad += float(gradient)
         return

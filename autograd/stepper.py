@@ -27,6 +27,7 @@ from typing import Any
 
 from .draw import DOT_INSTALL_HINT, _draw, format_number
 from .engine import BackwardStep, backward_steps, topological_order
+from .ops import is_number
 from .value import Value
 
 NOTEBOOKS_INSTALL_HINT = 'pip install "chainrule[notebooks]"'
@@ -53,9 +54,9 @@ class BackwardStepper:
     def __init__(self, root: Value, gradient: float = 1.0, *, zero_grad: bool = True) -> None:
         if not isinstance(root, Value):
             raise TypeError(f"BackwardStepper: root must be a Value, got {type(root).__name__}")
-        if not isinstance(gradient, (int, float)) or isinstance(gradient, bool):
+        if not is_number(gradient):
             raise TypeError(
-                f"BackwardStepper: gradient must be a float, got {type(gradient).__name__}"
+                f"BackwardStepper: gradient must be a real number, got {type(gradient).__name__}"
             )
         self.root = root
         self.gradient = float(gradient)

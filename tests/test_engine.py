@@ -132,11 +132,17 @@ def test_backward_with_a_gradient_scales_every_grad() -> None:
         y.backward(gradient=True)
 
 
-def test_backward_accepts_numpy_float_gradient() -> None:
+def test_backward_accepts_numpy_real_gradients() -> None:
     np = pytest.importorskip("numpy")
     x = Value(3.0)
     (x * 2.0).backward(np.float64(0.5))
     assert x.grad == 1.0 and type(x.grad) is float
+    (x * 2.0).backward(np.int64(2))
+    assert x.grad == 5.0 and type(x.grad) is float
+    for bad, name in ((True, "bool"), ("1", "str"), (np.bool_(True), "bool"), (1j, "complex")):
+        with pytest.raises(TypeError, match=f"gradient must be a real number, got {name}"):
+            (x * 2.0).backward(bad)
+    assert x.grad == 5.0  # a rejected call changes nothing
 
 
 def test_backward_on_a_leaf() -> None:

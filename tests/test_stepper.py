@@ -150,6 +150,14 @@ def test_gradient_argument_scales_like_backward():
     assert grads(root) == grads(expected)
 
 
+def test_gradient_argument_takes_numpy_reals_and_rejects_the_rest():
+    np = pytest.importorskip("numpy")
+    root, _ = small_graph()
+    assert BackwardStepper(root, gradient=np.int64(2)).gradient == 2.0
+    with pytest.raises(TypeError, match="gradient must be a real number, got str"):
+        BackwardStepper(root, gradient="2")  # type: ignore[arg-type]
+
+
 def test_explain_a_multiplication_names_both_factors():
     a = Value(4.0, label="a")
     b = Value(-3.0, label="b")
