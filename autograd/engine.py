@@ -20,6 +20,7 @@ so it imports nothing from `value.py`. Read next: `func.py` for grad(f) and hess
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,46 +29,46 @@ from .grad_mode import enable_grad, no_grad
 from .ops import is_number
 
 
-def topological_order(roots: Any) -> list[Any]:
+def topological_order(roots: Any, *, include_leaves: bool = True) -> list[Any]:
     """Every node reachable from `roots` (a Value or a sequence), each after its inputs.
 
-    An explicit stack finds them (no recursion); the creation number sorts them. An argument
-    whose local derivative is None is a plain number, not a node. A node reached by many
-    paths appears once; leaves come first, the roots last.
+    A work list finds them, no recursion: the list of found nodes, read while it grows.
+    Then the creation number sorts them. A node reached by many paths appears once; leaves
+    (left out if `include_leaves` is False: backward has nothing to do at a leaf) come
+    first, the roots last.
     """
     found = [roots] if hasattr(roots, "args") else list(dict.fromkeys(roots))
     seen = set(found)
-    stack = list(found)
-    while stack:
-        node = stack.pop()
-        for arg, local in zip(node.args, node.local_grads):
-            if local is not None and arg not in seen:
+    for node in found:
+        for arg in node.args:
+            # args hold Values and floats (apply makes every plain number a float).
+            is_new = not isinstance(arg, float) and arg not in seen
+            if is_new and (include_leaves or arg.op is not None):
                 seen.add(arg)
                 found.append(arg)
-                stack.append(arg)
     found.sort(key=_serial)  # found roughly newest first, so this sort is cheap
     return found
 
 
-def _serial(node: Any) -> int:
-    return node.serial
+_serial = operator.attrgetter("serial")
 
 
-def chain_rule_step(node: Any) -> None:
-    """Hand `node.grad` to the node's arguments: arg.grad += node.grad * local, for each."""
-    g = node.grad
-    for arg, local in zip(node.args, node.local_grads):
-        # None: a plain number, nothing to hand on. A zero factor contributes exactly
-        # zero, even times an inf or NaN (DESIGN.md, "a zero factor contributes zero").
-        if local is not None and local != 0.0 and g != 0.0:
-            arg.grad += g * local
+def chain_rule(nodes: Any) -> None:
+    """For each node in turn, hand its grad to its arguments: arg.grad += node.grad * local."""
+    for node in nodes:
+        g = node.grad
+        if g == 0.0:  # a zero factor contributes exactly zero, even times an inf or NaN
+            continue
+        for arg, local in zip(node.args, node.local_grads):
+            if local:  # not None (a plain number: nothing to hand on), not a zero factor
+                arg.grad += g * local
 
 
-def _start(root: Any, gradient: Any, where: str) -> list[Any]:
+def _start(root: Any, gradient: Any, where: str, include_leaves: bool) -> list[Any]:
     """The nodes in backward order (root first), intermediate grads reset, root seeded."""
     if not is_number(gradient):
         raise TypeError(f"{where}: gradient must be a real number, got {type(gradient).__name__}")
-    order = topological_order(root)
+    order = topological_order(root, include_leaves=include_leaves)
     for node in order:
         if node.op is not None:  # intermediate nodes hold the latest pass; leaves accumulate
             node.grad = 0.0
@@ -85,8 +86,7 @@ def backward(root: Any, gradient: float = 1.0) -> None:
     Raises:
         TypeError: `gradient` is not a real number (`ops.is_number`).
     """
-    for node in _start(root, gradient, "backward"):
-        chain_rule_step(node)
+    chain_rule(_start(root, gradient, "backward", include_leaves=False))
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def backward_steps(root: Any, gradient: float = 1.0) -> Iterator[BackwardStep]:
     The same pass: run to the end, it leaves exactly the grads `backward` gives. Nodes come
     root first; leaves are yielded too (nothing to hand on).
     """
-    order = _start(root, gradient, "backward_steps")
+    order = _start(root, gradient, "backward_steps", include_leaves=True)
     names = {node: node.label or f"v{i}" for i, node in enumerate(reversed(order))}
     for index, node in enumerate(order):
         positions = tuple(i for i, local in enumerate(node.local_grads) if local is not None)
@@ -149,7 +149,7 @@ def backward_steps(root: Any, gradient: float = 1.0) -> Iterator[BackwardStep]:
             index, node, node.grad, inputs, local_grads, contributions, names[node],
             tuple(names[a] for a in inputs), positions,
         )  # fmt: skip
-        chain_rule_step(node)
+        chain_rule((node,))
         yield step
 
 

@@ -25,6 +25,7 @@ from .grad_mode import _grad_enabled
 from .ops import OPS, Op, is_number
 
 _serials = itertools.count()  # creation order: every node is made after its inputs
+_INF, _NEG_INF = math.inf, -math.inf  # bounds of the finiteness check, as names: no lookups
 
 
 class Value:
@@ -53,8 +54,15 @@ class Value:
     def __init__(self, data: float, label: str = "") -> None:
         if isinstance(data, Value):
             raise TypeError("Value: data must be a real number, got Value (use v.detach())")
-        _fill(self, _as_float(data, "Value"), None, (), ())
+        self.data, self.grad, self.op, self.args, self.local_grads = (
+            _as_float(data, "Value"),
+            0.0,
+            None,
+            (),
+            (),
+        )
         self.label = label
+        self.serial = next(_serials)
 
     @property
     def label(self) -> str:
@@ -121,7 +129,7 @@ class Value:
 
     def _backward(self) -> None:
         """This node's own chain-rule step: input.grad += self.grad * local, per input."""
-        engine.chain_rule_step(self)
+        engine.chain_rule((self,))
 
     # -- pickle and deepcopy: a graph as a flat program, so depth needs no recursion ----------
 
@@ -283,22 +291,40 @@ def apply(op: Op, *args: Any) -> Value:
     """
     if len(args) != op.arity and (op.arity is not None or not args):
         raise TypeError(f"{op.name}: takes {op.arity or 'at least 1'} arguments, got {len(args)}")
-    args = tuple(a if isinstance(a, Value) else _as_float(a, op.name) for a in args)
-    data = tuple(a.data if isinstance(a, Value) else a for a in args)
+    data, numbers = [], 0
+    for a in args:
+        if isinstance(a, Value):
+            data.append(a.data)
+        else:
+            data.append(_as_float(a, op.name))
+            numbers += 1
     out = op.forward(*data)
-    if not -math.inf < out < math.inf:
+    if not _NEG_INF < out < _INF:
         _check_finite(op, out, data)
-    if not _grad_enabled.get() or all(type(a) is float for a in args):  # no Value: a leaf
-        return _fill(Value.__new__(Value), out, None, (), ())
-    local_grads = tuple(
-        op.local_grad(i, out, data) if isinstance(a, Value) else None for i, a in enumerate(args)
+    if numbers == len(args) or not _grad_enabled.get():
+        return _node(out, None, (), ())  # a leaf: nothing to differentiate
+    local_grads = []
+    for i, a in enumerate(args):
+        # A Value's local derivative by the op's rule; a plain number's is never computed.
+        local_grads.append(op.local_grad(i, out, data) if isinstance(a, Value) else None)
+    if numbers:  # keep plain numbers as the floats the op computed with
+        args = tuple([a if isinstance(a, Value) else d for a, d in zip(args, data)])
+    node = Value.__new__(Value)
+    node.data, node.grad, node.op, node.args, node.local_grads = (
+        out,
+        0.0,
+        op,
+        args,
+        tuple(local_grads),
     )
-    return _fill(Value.__new__(Value), out, op, args, local_grads)
+    node._label = ""
+    node.serial = next(_serials)
+    return node
 
 
 # ---- speed path: apply(op, a, b) for the operators + - * / **, unrolled -----------------
-# The same node as apply (tests/test_value.py proves it on random operands) with fewer
-# steps, about 10% faster (benchmarks/README.md). NotImplemented for an operand that is
+# The same node as apply (tests/test_value.py proves it on random operands) in fewer
+# steps: about 10% faster (benchmarks/README.md). NotImplemented for an operand that is
 # not a number, so Python tries the other side (numpy arrays broadcast Values this way).
 def _binary(op: Op, a: Any, b: Any) -> Value:
     if isinstance(a, Value):
@@ -318,23 +344,28 @@ def _binary(op: Op, a: Any, b: Any) -> Value:
     else:
         return NotImplemented
     out = op.forward(ad, bd)
-    if not -math.inf < out < math.inf:
+    if not _NEG_INF < out < _INF:
         _check_finite(op, out, (ad, bd))
     if not _grad_enabled.get():
-        return _fill(Value.__new__(Value), out, None, (), ())
+        return _node(out, None, (), ())
     rule_a, rule_b = op.local_grads
     # A rule is a constant (a float) or a function; a plain-number operand gets None.
     da = None if type(a) is float else rule_a if type(rule_a) is float else rule_a(out, ad, bd)
     db = None if type(b) is float else rule_b if type(rule_b) is float else rule_b(out, ad, bd)
+    node = Value.__new__(Value)
+    node.data, node.grad, node.op, node.args = out, 0.0, op, (a, b)
     # Both derivatives constants of the table (x + y, x - y): share its tuple, no new one.
-    local_grads = op.local_grads if da is rule_a and db is rule_b else (da, db)
-    return _fill(Value.__new__(Value), out, op, (a, b), local_grads)
+    node.local_grads = op.local_grads if da is rule_a and db is rule_b else (da, db)
+    node._label = ""
+    node.serial = next(_serials)
+    return node
 
 
 # ---- end of the speed path ---------------------------------------------------------------
 
 
-def _fill(node: Value, data: float, op: Op | None, args: tuple, local_grads: tuple) -> Value:
+def _node(data: float, op: Op | None, args: tuple, local_grads: tuple) -> Value:
+    node = Value.__new__(Value)
     node.data, node.grad, node.op, node.args, node.local_grads = data, 0.0, op, args, local_grads
     node._label = ""
     node.serial = next(_serials)
@@ -384,7 +415,7 @@ def _run_program(program: list[Any]) -> Value:
             continue
         op, args, local_grads, data, grad, label = row
         args = tuple(nodes[a] if isinstance(a, int) else a for a in args)
-        node = _fill(Value.__new__(Value), data, op, args, local_grads)
+        node = _node(data, op, args, local_grads)
         node.grad, node.label = grad, label
         nodes.append(node)
     return nodes[-1]
