@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +72,7 @@ class Op:
     array_forward: Callable[..., Any] | None = None
     array_local_grads: tuple[Any, ...] | None = None
 
-    def local_grad(self, i: int, out: Any, args: tuple[Any, ...]) -> Any:
+    def local_grad(self, i: int, out: Any, args: Sequence[Any]) -> Any:
         """d(out)/d(args[i]) by the rule for argument i (a float, or a Value under create_graph)."""
         rules = self.local_grads
         rule = rules[i] if i < len(rules) else rules[-1]

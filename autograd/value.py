@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import engine
@@ -385,7 +385,7 @@ def _as_float(x: object, where: str) -> float:
         raise OverflowError(f"{where}: {shown} is too large for a float64") from None
 
 
-def _check_finite(op: Op, out: float, data: tuple[float, ...]) -> None:
+def _check_finite(op: Op, out: float, data: Sequence[float]) -> None:
     """Raise OverflowError when finite inputs gave a non-finite result (IEEE inputs pass)."""
     if all(math.isfinite(d) for d in data):
         shown = ", ".join(repr(d) for d in data[:3]) + (
