@@ -566,10 +566,14 @@ def logsumexp(xs: Iterable[Any]) -> Value:
 
 
 def softmax(xs: Iterable[Any]) -> list[Value]:
-    """softmax_i = exp(x_i - logsumexp(xs)): a list of Values summing to 1, never overflowing."""
+    """softmax_i = exp(x_i) / sum_j exp(x_j): a list of Values summing to 1.
+
+    Computed as `ops.softmax` does (shifted by the largest x, never overflowing, exact at
+    any magnitude: softmax([1e16, 1e16]) is [0.5, 0.5]). Raises ValueError for an empty
+    sequence, TypeError for a non-number element.
+    """
     items = _operands(xs, "softmax")
-    lse = logsumexp(items)
-    return [ops.exp(x - lse) for x in items]
+    return [p if isinstance(p, Value) else Value(p) for p in ops.softmax(items)]
 
 
 def maximum(a: Any, b: Any) -> Any:
