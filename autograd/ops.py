@@ -347,9 +347,18 @@ def _ndtr_forward(x: float) -> float:
     return 0.5 * math.erfc(-x * _INV_SQRT2)
 
 
+def _normal_pdf(x: Any) -> Any:
+    # phi(x) = exp(-x**2 / 2) / sqrt(2 pi). Past |x| = 40 it is 0.0 in float64 (below
+    # 1e-347), and so are its derivatives; there x * x could overflow a Value (x = 1e300
+    # under create_graph) although the float pass gives 0.0.
+    if abs(float(x)) > 40.0:
+        return 0.0
+    return exp(-0.5 * x * x) * _INV_SQRT2PI
+
+
 def _ndtr_local(out: Any, x: Any) -> tuple[Any]:
-    # The standard normal density phi(x) = exp(-x**2 / 2) / sqrt(2 pi).
-    return (exp(-0.5 * x * x) * _INV_SQRT2PI,)
+    # The standard normal density.
+    return (_normal_pdf(x),)
 
 
 NDTR = Op("ndtr", "ndtr", _ndtr_forward, _ndtr_local)
@@ -361,7 +370,7 @@ def _gelu_forward(x: float) -> float:
 
 def _gelu_local(out: Any, x: Any) -> tuple[Any]:
     # gelu(x) = x * Phi(x) (Hendrycks & Gimpel 2016, exact form), so gelu' = Phi(x) + x phi(x).
-    return (ndtr(x) + x * exp(-0.5 * x * x) * _INV_SQRT2PI,)
+    return (ndtr(x) + x * _normal_pdf(x),)
 
 
 def _softplus_forward(x: float) -> float:
@@ -459,7 +468,11 @@ def softmax(xs: Sequence[Any]) -> list[Any]:
     """
     data = [float(x) for x in xs]
     k = max(range(len(xs)), key=data.__getitem__)  # a NaN anywhere makes every p_i NaN
-    others = [exp(x - xs[k]) for j, x in enumerate(xs) if j != k]
+    # exp(d) is 0.0 below d = -745.2; far below, d itself may overflow a Value under
+    # create_graph (-1e308 - 1e308) although the float pass gives 0.0. NaN takes exp.
+    others = [
+        0.0 if data[j] - data[k] < -746.0 else exp(x - xs[k]) for j, x in enumerate(xs) if j != k
+    ]
     p_k = 1.0 / (1.0 + _sum_of(others))
     scaled = iter(others)
     return [p_k if j == k else next(scaled) * p_k for j in range(len(xs))]

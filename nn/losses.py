@@ -142,13 +142,17 @@ def _one_cross_entropy(logits: Sequence[Any], target: Any, index: int | None) ->
         raise TypeError(f"{where}: target must be a class index (int), got {target!r}")
     if not 0 <= target < len(logits):
         raise ValueError(f"{where}: target {target} is out of range for {len(logits)} classes")
-    # -log softmax(logits)[target] = logsumexp(logits) - logits[target]
-    #                              = logsumexp(0, logits[j] - logits[target] for j != target).
-    # The second form: a large logsumexp, rounded, minus the target logit would keep only
-    # the digits left over (at logits near 1e16, none); and the target's gradient comes out
-    # as -sum_{j != target} softmax_j, not softmax_target - 1, which cancels near 1.
-    x_t = logits[target]
-    return autograd.logsumexp([0.0, *(x - x_t for j, x in enumerate(logits) if j != target)])
+    # -log softmax(logits)[target] = logsumexp(logits) - x_t
+    #                              = (x_k - x_t) + logsumexp(0, x_j - x_k for j != k),
+    # with x_k the largest logit. Both terms are >= 0, so nothing cancels: a large
+    # logsumexp, rounded, minus x_t would keep only the digits left over (at logits near
+    # 1e16, none). When the target is the largest, its gradient comes out as
+    # -sum_{j != t} softmax_j, not softmax_t - 1, which cancels where softmax_t is near 1.
+    data = [float(x) for x in logits]
+    k = max(range(len(logits)), key=data.__getitem__)
+    x_k = logits[k]
+    shifted = autograd.logsumexp([0.0, *(x - x_k for j, x in enumerate(logits) if j != k)])
+    return shifted if k == target else (x_k - logits[target]) + shifted
 
 
 def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
