@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from . import engine
+from . import engine, ops
 from .grad_mode import _grad_enabled
 from .ops import OPS, Op, is_number
 
@@ -452,10 +452,14 @@ def logsumexp(xs: Iterable[Any]) -> Value:
 
 
 def softmax(xs: Iterable[Any]) -> list[Value]:
-    """softmax_i = exp(x_i - logsumexp(xs)): Values summing to 1, never overflowing."""
-    items = _items(xs, "softmax")
-    lse = logsumexp(items)
-    return [(x - lse).exp() for x in items]
+    """softmax_i = exp(x_i) / sum_j exp(x_j): a list of Values summing to 1.
+
+    Computed as `ops.softmax` does (shifted by the largest x, never overflowing, exact at
+    any magnitude: softmax([1e16, 1e16]) is [0.5, 0.5]). Raises ValueError for an empty
+    sequence, TypeError for a non-number element.
+    """
+    items = [x if isinstance(x, Value) else _as_float(x, "softmax") for x in _items(xs, "softmax")]
+    return [p if isinstance(p, Value) else Value(p) for p in ops.softmax(items)]
 
 
 def _function(name: str, *args: Any) -> Any:
