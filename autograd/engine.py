@@ -199,7 +199,7 @@ def _nodes(x: Any, what: str) -> list[Any]:
 
 
 def _seeds(grad_outputs: Any, n: int) -> list[Any]:
-    single = is_number(grad_outputs) or hasattr(grad_outputs, "local_grads")
+    single = not hasattr(grad_outputs, "__iter__") or hasattr(grad_outputs, "local_grads")
     seeds = [1.0] * n if grad_outputs is None else [grad_outputs] if single else list(grad_outputs)
     if len(seeds) != n:
         raise ValueError(f"grad: {n} outputs but {len(seeds)} grad_outputs")
