@@ -8,6 +8,7 @@ checks the numbers the lecture shows.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -200,7 +201,7 @@ def test_the_mlp_training_loop_drives_the_loss_down():
         for p in model.parameters():
             p.data += -0.1 * p.grad
         losses.append(loss.data)
-    assert all(later < earlier for earlier, later in zip(losses, losses[1:]))
+    assert all(later < earlier for earlier, later in itertools.pairwise(losses))
     assert losses[-1] < 0.05 < losses[0]
     predictions = [model(x).data for x in xs]
     assert [math.copysign(1.0, p) for p in predictions] == ys
