@@ -36,8 +36,8 @@ def topological_order(roots: Any, *, include_leaves: bool = True) -> list[Any]:
     for node in found:
         for arg in node.args:
             # args hold Values and floats (apply makes every plain number a float).
-            is_new = not isinstance(arg, float) and arg not in seen
-            if is_new and (include_leaves or arg.op is not None):
+            wanted = not isinstance(arg, float) and (include_leaves or arg.op is not None)
+            if wanted and arg not in seen:
                 seen.add(arg)
                 found.append(arg)
     found.sort(key=_serial)  # found roughly newest first, so this sort is cheap

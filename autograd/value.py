@@ -180,7 +180,10 @@ def apply(op: Op, *args: Any) -> Value:
         local_grads.append(op.local_grad(i, out, data) if isinstance(a, Value) else None)
     if numbers:  # keep plain numbers as the floats the op computed with
         args = tuple([a if isinstance(a, Value) else d for a, d in zip(args, data)])
-    return _node(out, op, args, tuple(local_grads))
+    node = Value.__new__(Value)
+    node.data, node.grad, node.op, node.args = out, 0.0, op, args
+    node.local_grads, node._label, node.serial = tuple(local_grads), "", next(_serials)
+    return node
 
 
 # ---- speed path: apply(op, a, b) for the operators + - * / **, unrolled -----------------
@@ -217,8 +220,7 @@ def _binary(op: Op, a: Any, b: Any) -> Value:
     node.data, node.grad, node.op, node.args = out, 0.0, op, (a, b)
     # Both derivatives constants of the table (x + y, x - y): share its tuple, no new one.
     node.local_grads = op.local_grads if da is rule_a and db is rule_b else (da, db)
-    node._label = ""
-    node.serial = next(_serials)
+    node._label, node.serial = "", next(_serials)
     return node
 
 
