@@ -1,15 +1,9 @@
-"""Backpropagation: order the graph, then apply the chain rule node by node.
-
-Every node is made after its inputs, so sorting the nodes by creation number gives a
-topological order. Walking it from the output back, each node hands its gradient to its
-arguments, times the local derivative stored at forward time: `arg.grad += node.grad * local`.
-`backward` writes `.grad`; `backward_steps` is the same pass one node at a time (the stepper
-shows it); `grad` returns gradients and writes nothing, and with `create_graph=True`
-re-derives each local derivative as a Value from the same rule (higher derivatives).
-
-No recursion: a chain of a million nodes works at the default recursion limit. This file
-reads only a node's fields (`args`, `local_grads`, `grad`, `op`, `serial`, `label`), so it
-imports nothing from `value.py`, which imports it. Read next: `functions.py`, `func.py`.
+"""Backpropagation: sort the graph by creation number (every node is made after its inputs),
+then from the output back hand each node's gradient to its arguments: `arg.grad += node.grad
+* local`. `backward` writes `.grad`, `backward_steps` is that pass one node at a time, `grad`
+writes nothing (with `create_graph=True` it re-derives each local derivative as a Value from
+the same rule). No recursion anywhere. This file reads only a node's fields, so it imports
+nothing from `value.py`, which imports it. Read next: `functions.py`, `func.py`.
 """
 
 from __future__ import annotations
@@ -25,12 +19,9 @@ from .ops import is_number
 
 
 def topological_order(roots: Any, *, include_leaves: bool = True) -> list[Any]:
-    """Every node reachable from `roots` (a Value or a sequence), each after its inputs.
-
-    The found nodes are a work list, read while it grows (no recursion), then sorted by
-    creation number. Each node appears once; leaves (left out if `include_leaves` is False:
-    backward has nothing to do there) come first, the roots last.
-    """
+    """Every node reachable from `roots` (a Value or a sequence) once, each after its inputs:
+    found by a work list (the list, read while it grows), sorted by creation number. Leaves
+    (left out if `include_leaves` is False: backward has nothing to do there) come first."""
     found = [roots] if hasattr(roots, "args") else list(dict.fromkeys(roots))
     seen = set(found)
     for node in found:
@@ -72,11 +63,9 @@ def _start(root: Any, gradient: Any, where: str, include_leaves: bool) -> list[A
 
 
 def backward(root: Any, gradient: float = 1.0) -> None:
-    """Set `.grad` of every node `root` depends on to d(root)/d(node), times `gradient`.
-
-    Leaves accumulate (`+=`) across calls, as in PyTorch: call `zero_grad()` between steps;
-    intermediate nodes hold this pass only. Raises TypeError if `gradient` is not a number.
-    """
+    """Set `.grad` of every node `root` depends on to d(root)/d(node) times `gradient` (a
+    number, else TypeError). Leaves accumulate across calls, as in PyTorch (`zero_grad()`
+    between steps); intermediate nodes hold this pass only."""
     chain_rule(_start(root, gradient, "backward", include_leaves=False))
 
 
@@ -114,10 +103,8 @@ class BackwardStep:
 
 
 def backward_steps(root: Any, gradient: float = 1.0) -> Iterator[BackwardStep]:
-    """`backward(root, gradient)` one node at a time (leaves too), root first.
-
-    The same pass, step by step: run to the end, it leaves exactly the grads `backward` gives.
-    """
+    """`backward(root, gradient)` one node at a time, root first, leaves too: run to the end,
+    it leaves exactly the grads `backward` gives."""
     order = _start(root, gradient, "backward_steps", include_leaves=True)
     names = {node: node.label or f"v{i}" for i, node in enumerate(reversed(order))}
     for index, node in enumerate(order):
@@ -138,15 +125,11 @@ def grad(
     create_graph: bool = False,
     allow_unused: bool = False,
 ) -> tuple[Any, ...]:
-    """Gradients of `outputs` with respect to `inputs` (each a Value or a sequence), writing
-    no `.grad`: safe from many threads on one graph. PyTorch's `torch.autograd.grad`.
-
-    `grad_outputs`: d(loss)/d(output) per output, numbers or Values (default 1.0 each).
-    `create_graph=True` gives Values with a graph of their own, from the same rules (higher
-    derivatives; a derivative with respect to a plain number is never computed); else floats.
-    An input no output uses raises ValueError, or gets None with `allow_unused=True`.
-    Raises TypeError for a non-Value output or input, or a grad_output not a number or Value.
-    """
+    """d(outputs)/d(inputs) (each a Value or a sequence), writing no `.grad`: safe from many
+    threads on one graph (PyTorch's `torch.autograd.grad`). `grad_outputs`: numbers or Values
+    (1.0 each). `create_graph=True` gives Values with graphs (higher derivatives; none with
+    respect to a plain number is computed), else floats. An unused input raises ValueError
+    (None if `allow_unused`); a non-Value output or input, or a bad seed, TypeError."""
     out_list, in_list = _nodes(outputs, "outputs"), _nodes(inputs, "inputs")
     grads: dict[Any, Any] = {}
     for out, seed in zip(out_list, _seeds(grad_outputs, len(out_list))):
@@ -178,8 +161,7 @@ def grad(
 
 
 def _times(g: Any, local: Any) -> Any:
-    """g * local, but exactly 0.0 where a factor is zero: a plain zero, or a zero Value
-    times an inf or NaN (times a finite number it keeps its graph for higher orders)."""
+    """g * local, but 0.0 for a plain zero factor, or a zero Value times an inf or NaN."""
     gv, lv = (x if is_number(x) else x.data for x in (g, local))
     if gv == 0.0 and (is_number(g) or not math.isfinite(lv)):
         return 0.0

@@ -4,8 +4,7 @@ A Value holds `data` (a float) and `grad` (d(output)/d(this), filled in by `back
 A Value made by an op remembers how: `op` (its entry in `ops.py`; None for a leaf), `args`
 (Values and plain numbers as floats, in order) and `local_grads` (d(this)/d(arg) for each
 argument by the op's rules, at forward time; None for a plain number: nobody needs it).
-Numbers, not closures: the graph has no reference cycles, and backward is multiply-adds.
-Read next: `engine.py`.
+Numbers, not closures: no reference cycles, and backward is multiply-adds. Next: `engine.py`.
 """
 
 from __future__ import annotations
@@ -44,15 +43,11 @@ class Value:
     def __init__(self, data: float, label: str = "") -> None:
         if isinstance(data, Value):
             raise TypeError("Value: data must be a real number, got Value (use v.detach())")
-        self.data, self.grad, self.op, self.args, self.local_grads = (
-            _as_float(data, "Value"), 0.0, None, (), ()
-        )  # fmt: skip
-        self.label = label
-        self.serial = next(_serials)
+        self.data, self.grad, self.op, self.args = _as_float(data, "Value"), 0.0, None, ()
+        self.local_grads, self.label, self.serial = (), label, next(_serials)
 
     @property
-    def label(self) -> str:
-        """A name for pictures and reprs; "" when none was given. Must be a str."""
+    def label(self) -> str:  # a name for pictures and reprs: a str, "" when none is given
         return self._label
 
     @label.setter
@@ -75,10 +70,9 @@ class Value:
 
     def __float__(self) -> float:
         # math.tanh(v) calls this, and would return a float with no graph behind it.
-        raise TypeError("math functions and float() would drop a Value's graph: use autograd's "
-                        "function of the same name (autograd.exp(v), autograd.log(v), autograd."
-                        "sqrt(v), autograd.tanh(v), autograd.sin(v), autograd.cos(v), ...) or the "
-                        "method (v.exp()); v.item() gives the number")  # fmt: skip
+        raise TypeError("math functions and float() would drop the graph: use autograd.exp(v), "
+                        "autograd.log(v), autograd.sqrt(v), autograd.tanh(v), autograd.sin(v), "
+                        "autograd.cos(v), ... or v.exp(); v.item() is the number")  # fmt: skip
 
     def backward(self, gradient: float = 1.0) -> None:
         """Fill `.grad` of every node this Value depends on (see `engine.backward`)."""
@@ -100,11 +94,10 @@ class Value:
     def _backward(self) -> None: engine.chain_rule((self,))
     # fmt: on
 
-    # -- pickle and deepcopy: the graph as a flat program, so no depth needs recursion -----
-
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rows (op, args as row numbers or floats, local_grads, data, grad, label), inputs
-        # first; other leaves as themselves, so pickle keeps them shared.
+        # pickle and deepcopy: the graph as a flat program (no recursion at any depth), rows
+        # (op, args as row numbers or floats, local_grads, data, grad, label), inputs first;
+        # other leaves as themselves, so pickle keeps them shared.
         order = engine.topological_order(self) if self.op is not None else [self]
         row = {node: i for i, node in enumerate(order)}
         program = [n if n.op is None and n is not self else (n.op, tuple(
@@ -180,15 +173,12 @@ def apply(op: Op, *args: Any) -> Value:
         local_grads.append(op.local_grad(i, out, data) if isinstance(a, Value) else None)
     if numbers:  # keep plain numbers as the floats the op computed with
         args = tuple([a if isinstance(a, Value) else d for a, d in zip(args, data)])
-    node = Value.__new__(Value)
-    node.data, node.grad, node.op, node.args = out, 0.0, op, args
-    node.local_grads, node._label, node.serial = tuple(local_grads), "", next(_serials)
-    return node
+    return _node(out, op, args, tuple(local_grads))
 
 
 # ---- speed path: apply(op, a, b) for the operators + - * / **, unrolled -----------------
-# The same node as apply (tests/test_value.py proves it on random operands) in fewer steps
-# (benchmarks/README.md). NotImplemented for an operand that is not a number, so Python
+# The same node as apply (tests/test_engine_design.py proves it on random operands) in fewer
+# steps (benchmarks/README.md). NotImplemented for an operand that is not a number, so Python
 # tries the other side (numpy arrays broadcast Values this way) or raises its TypeError.
 def _binary(op: Op, a: Any, b: Any) -> Value:
     if isinstance(a, Value):
@@ -229,14 +219,12 @@ def _binary(op: Op, a: Any, b: Any) -> Value:
 
 def _node(data: float, op: Op | None, args: tuple, local_grads: tuple) -> Value:
     node = Value.__new__(Value)
-    node.data, node.grad, node.op, node.args, node.local_grads = data, 0.0, op, args, local_grads
-    node._label = ""
-    node.serial = next(_serials)
+    node.data, node.grad, node.op, node.args = data, 0.0, op, args
+    node.local_grads, node._label, node.serial = local_grads, "", next(_serials)
     return node
 
 
 def _as_float(x: object, where: str) -> float:
-    """A real number as a Python float; anything else is a TypeError naming its type."""
     if not is_number(x):
         raise TypeError(f"{where}: expected a Value or a real number, got {type(x).__name__}: "
                         f"{x!r}")  # fmt: skip
@@ -248,7 +236,6 @@ def _as_float(x: object, where: str) -> float:
 
 
 def _check_finite(op: Op, out: float, data: Sequence[float]) -> None:
-    """Raise OverflowError when finite inputs gave a non-finite result (IEEE inputs pass)."""
     if all(math.isfinite(d) for d in data):
         more = f", ... ({len(data)} inputs)" if len(data) > 3 else ""
         shown = ", ".join(repr(d) for d in data[:3]) + more
