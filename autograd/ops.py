@@ -277,6 +277,10 @@ def _sech2(x: Any, tanh_x: Any) -> Any:
     """
     if abs(float(x)) < 1.0:
         return 1.0 - tanh_x**2
+    if abs(float(x)) > 400.0:
+        # 0.0 in float64 from |x| = 373 on, and its derivatives too; here -2 x could even
+        # overflow a Value under create_graph (x = 1e308), although the float pass gives 0.
+        return 0.0
     e = exp((-2.0 if float(x) >= 0.0 else 2.0) * x)
     return 4.0 * e / (1.0 + e) ** 2
 
