@@ -546,13 +546,18 @@ def _operands(xs: Iterable[Any], where: str) -> tuple[Value | float, ...]:
 def sum(xs: Iterable[Any]) -> Value:
     """Sum of Values and numbers as ONE graph node (Python's built-in sum makes a chain).
 
+    The value is math.fsum's, correctly rounded: the same float on every Python version
+    (the built-in sum of floats is compensated from 3.12 on, plain before; see ops._fsum).
     Raises ValueError for an empty sequence, TypeError for a non-number element.
     """
     return apply(ops.SUM, *_operands(xs, "sum"))
 
 
 def mean(xs: Iterable[Any]) -> Value:
-    """Arithmetic mean: sum(xs) / len(xs). Raises ValueError for an empty sequence."""
+    """Arithmetic mean: sum(xs) / len(xs), the sum correctly rounded as in `sum`.
+
+    Raises ValueError for an empty sequence.
+    """
     items = _operands(xs, "mean")
     return apply(ops.SUM, *items) / len(items)
 
@@ -610,7 +615,9 @@ def elu(x: Any, alpha: float = 1.0) -> Any:
 def linear(weights: Iterable[Any], xs: Iterable[Any], bias: Any = 0.0) -> Value:
     """A neuron's weighted sum `bias + sum_i weights[i] * xs[i]` as ONE graph node.
 
-    Same value and gradients as the chain of `*` and `+` it replaces, with far fewer nodes.
+    The gradients of the chain of `*` and `+` it replaces, with far fewer nodes; the value
+    is the correctly rounded sum (math.fsum) of bias and the rounded products, the same
+    float on every Python version.
 
     Raises:
         ValueError: when weights and xs differ in length (both lengths named).

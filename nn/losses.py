@@ -151,6 +151,8 @@ def _one_cross_entropy(logits: Sequence[Any], target: Any, index: int | None) ->
     data = [float(x) for x in logits]
     k = max(range(len(logits)), key=data.__getitem__)
     x_k = logits[k]
+    if len(logits) == 1:  # logsumexp([x]) - x is exactly 0, a function of x all the same
+        return autograd.logsumexp(logits) - x_k
     shifted = autograd.logsumexp([0.0, *(x - x_k for j, x in enumerate(logits) if j != k)])
     return shifted if k == target else (x_k - logits[target]) + shifted
 
