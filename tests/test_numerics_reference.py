@@ -900,3 +900,11 @@ def test_sum_overflow_still_raises_naming_the_op() -> None:
         autograd.sum([Value(1e308), Value(1e308)])
     assert math.isnan(autograd.sum([Value(math.inf), Value(-math.inf)]).data)
     assert autograd.sum([Value(math.inf), Value(1.0)]).data == math.inf
+
+
+@pytest.mark.parametrize("bad", ["1", None, True])
+def test_cross_entropy_names_a_logit_that_is_not_a_number(bad: object) -> None:
+    from nn import cross_entropy
+
+    with pytest.raises(TypeError, match=rf"cross_entropy: logits .*{type(bad).__name__}"):
+        cross_entropy([bad, Value(1.0)], 1)
