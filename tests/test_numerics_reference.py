@@ -724,7 +724,10 @@ def test_softmax_values_and_jacobian(logits: tuple[float, ...]) -> None:
 
 
 def mp_cross_entropy(logits: Sequence[Any], target: int) -> Any:
-    return logsumexp(*logits) - logits[target]
+    # logsumexp - x_t as (m - x_t) + (logsumexp - m): at 1e300, 50 digits cannot hold
+    # 1e300 + log 2, and the difference of the two would be 0.
+    m = max(logits)
+    return (m - logits[target]) + (logsumexp(*(x - m for x in logits)))
 
 
 @pytest.mark.parametrize("logits", LOGITS)
@@ -848,6 +851,9 @@ def test_negative_base_second_derivatives_do_not_exist() -> None:
     (ga, gb) = autograd.grad(a**b, [a, b], create_graph=True)
     assert ga.data == 12.0 and math.isnan(gb.data)
     assert all(math.isnan(g) for g in autograd.grad(gb, [a, b]))
+    # A plain-number base: the same.
+    assert math.isnan(autograd.func.derivative(lambda e: (-2.0) ** e, 1)(3.0))
+    assert math.isnan(autograd.func.derivative(lambda e: (-2.0) ** e, 2)(3.0))
 
 
 # -- summation: one float on every Python version -----------------------------------------
@@ -908,3 +914,55 @@ def test_cross_entropy_names_a_logit_that_is_not_a_number(bad: object) -> None:
 
     with pytest.raises(TypeError, match=rf"cross_entropy: logits .*{type(bad).__name__}"):
         cross_entropy([bad, Value(1.0)], 1)
+
+
+# -- softmax, cross-entropy and binary cross-entropy at hypothesis-drawn logits ---------------
+
+LOGIT = signed_magnitudes(-320.0, 300.0) | st.floats(-800.0, 800.0) | st.just(0.0)
+# Logit vectors of 1 to 4 entries, some spread over every magnitude and some huge but close
+# together (offsets of a few units on 1e16, where a rounded logsumexp loses everything).
+LOGIT_VECTORS = st.lists(LOGIT, min_size=1, max_size=4) | st.builds(
+    lambda base, offsets: [base + o for o in offsets],
+    st.sampled_from([1e12, 1e16, -1e16, 1e300]),
+    st.lists(st.integers(-8, 8).map(float), min_size=2, max_size=4),
+)
+LOSS_SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None)
+
+
+@LOSS_SETTINGS
+@given(LOGIT_VECTORS, st.integers(0, 3))
+def test_softmax_and_cross_entropy_at_drawn_logits(logits: list[float], target: int) -> None:
+    from nn import cross_entropy
+
+    target %= len(logits)
+    mp_xs = [mpmath.mpf(x) for x in logits]
+    p = softmax(*mp_xs)
+    xs = [Value(x) for x in logits]
+    got = autograd.softmax(xs)
+    assert all(close(q.data, w) for q, w in zip(got, p)), ([q.data for q in got], p)
+    loss = cross_entropy(xs, target)
+    assert close(loss.data, mp_cross_entropy(mp_xs, target)), loss.data
+    want = [
+        -mpmath.fsum(p[k] for k in range(len(p)) if k != target) if j == target else p[j]
+        for j in range(len(p))
+    ]
+    for j, g in enumerate(autograd.grad(loss, xs)):
+        assert close(g, want[j]), (j, g, want[j])
+
+
+@LOSS_SETTINGS
+@given(LOGIT, st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1.0))
+def test_binary_cross_entropy_with_logits_at_drawn_logits(x0: float, target: float) -> None:
+    from nn.losses import binary_cross_entropy_with_logits as bce
+
+    x = Value(x0)
+    loss = bce([x], [target])
+    mx, my = mpmath.mpf(x0), mpmath.mpf(target)
+    # The loss is a sum of two terms >= 0: relative precision everywhere.
+    assert close(loss.data, mp_bce(mx, my)), loss.data
+    (g,) = autograd.grad(loss, [x])
+    # s(x) - y = (1 - y) s(x) - y s(-x), the difference of the two terms' slopes: measured
+    # against their size, since near s(x) = y no float formula keeps relative precision.
+    want = (1 - my) * sigmoid(mx) - my * sigmoid(-mx)
+    size = (1 - my) * sigmoid(mx) + my * sigmoid(-mx)
+    assert near(g, want, size), (g, want)
