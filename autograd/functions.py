@@ -24,7 +24,9 @@ def _items(xs: Iterable[Any], where: str) -> list[Any]:
 
 
 def sum(xs: Iterable[Any]) -> Value:
-    """Sum of Values and numbers as ONE node (correctly rounded, `ops._fsum`).
+    """Sum of Values and numbers as ONE node. Its value is math.fsum's, correctly rounded:
+    the same float on every Python version (the built-in sum of floats is compensated from
+    3.12 on, plain before; see ops._fsum).
 
     Raises ValueError for an empty sequence, TypeError for a non-number element.
     """
@@ -32,7 +34,10 @@ def sum(xs: Iterable[Any]) -> Value:
 
 
 def mean(xs: Iterable[Any]) -> Value:
-    """Arithmetic mean: sum(xs) / len(xs). Raises ValueError for an empty sequence."""
+    """Arithmetic mean: sum(xs) / len(xs), the sum correctly rounded as in `sum`.
+
+    Raises ValueError for an empty sequence.
+    """
     items = _items(xs, "mean")
     return apply(OPS["sum"], *items) / len(items)
 
@@ -82,8 +87,9 @@ def elu(x: Any, alpha: float = 1.0) -> Any:
 
 
 def linear(weights: Iterable[Any], xs: Iterable[Any], bias: Any = 0.0) -> Value:
-    """A neuron's weighted sum `bias + sum_i weights[i] * xs[i]` as ONE node: the same value
-    and gradients as the chain of `*` and `+` it replaces, with far fewer nodes.
+    """A neuron's weighted sum `bias + sum_i weights[i] * xs[i]` as ONE node: the gradients
+    of the chain of `*` and `+` it replaces, with far fewer nodes; the value is the correctly
+    rounded sum (math.fsum) of bias and the rounded products, the same on every Python.
 
     Raises ValueError when weights and xs differ in length (both lengths named).
     """

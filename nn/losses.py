@@ -148,9 +148,14 @@ def _one_cross_entropy(logits: Sequence[Any], target: Any, index: int | None) ->
     # logsumexp, rounded, minus x_t would keep only the digits left over (at logits near
     # 1e16, none). When the target is the largest, its gradient comes out as
     # -sum_{j != t} softmax_j, not softmax_t - 1, which cancels where softmax_t is near 1.
+    for x in logits:
+        if not _is_scalar(x):
+            raise TypeError(f"{where}: logits must be Values or numbers, got {type(x).__name__}")
     data = [x.data if isinstance(x, Value) else float(x) for x in logits]
     k = max(range(len(logits)), key=data.__getitem__)
     x_k = logits[k]
+    if len(logits) == 1:  # logsumexp([x]) - x is exactly 0, a function of x all the same
+        return autograd.logsumexp(logits) - x_k
     shifted = autograd.logsumexp([0.0, *(x - x_k for j, x in enumerate(logits) if j != k)])
     return shifted if k == target else (x_k - logits[target]) + shifted
 
