@@ -276,35 +276,46 @@ def test_jupyter_display_without_dot_shows_the_hint(monkeypatch, tmp_path):
     assert "apt-get install graphviz" in html and "<svg" not in html
 
 
-def test_widget_controls_move_the_stepper():
-    pytest.importorskip("ipywidgets")
+def test_widget_and_stepper_stay_in_step_both_ways():
+    pytest.importorskip("anywidget")
     L, _ = small_graph()
     stepper = BackwardStepper(L)
-    box = stepper.widget()
-    play, previous, slider, following = box.children[0].children
-    picture = box.children[1]
-    assert (slider.min, slider.max) == (0, 7)
+    w = stepper.widget()
+    other = stepper.widget()
+    assert w.position == 0 and other.position == 0  # starts at step 0
+    w.position = 3  # the browser moved: the stepper and every other widget follow
+    assert stepper.position == 3 and other.position == 3
+    assert "step 3 of 7" in stepper.explain()
+    stepper.step()  # Python moved: every widget follows
+    assert w.position == 4 and other.position == 4
+    stepper.back()
+    stepper.back()
+    assert w.position == 2 and other.position == 2
+    stepper.reset()
+    assert w.position == 0 and grads(L) == [0.0] * 7
+    w.position = 7
+    expected, _ = small_graph()
+    expected.backward()
+    assert grads(L) == grads(expected)
 
-    slider.value = 3
-    assert stepper.position == 3
-    assert "step 3 of 7" in picture.value
-    following.click()
-    assert stepper.position == 4 and slider.value == 4
-    previous.click()
-    previous.click()
-    assert stepper.position == 2
-    play.value = 6  # Play is linked to the slider in the kernel, so it moves the stepper too
-    assert stepper.position == 6 and slider.value == 6
-    assert "step 6 of 7" in picture.value
-    slider.value = 0
-    assert stepper.position == 0 and grads(L) == [0.0] * 7
 
-
-def test_widget_without_ipywidgets_says_which_extra_to_install(monkeypatch):
+def test_widget_opens_at_the_steppers_position_and_checks_its_interval():
+    pytest.importorskip("anywidget")
     L, _ = small_graph()
     stepper = BackwardStepper(L)
-    monkeypatch.setitem(sys.modules, "ipywidgets", None)
-    with pytest.raises(ImportError, match=re.escape('pip install "chainrule[notebooks]"')):
+    stepper.goto(2)
+    assert stepper.widget().position == 2
+    with pytest.raises(ValueError, match="interval_ms must be a positive int, got 0"):
+        stepper.widget(interval_ms=0)
+
+
+def test_widget_without_anywidget_says_which_extra_to_install(monkeypatch):
+    L, _ = small_graph()
+    stepper = BackwardStepper(L)
+    monkeypatch.setitem(sys.modules, "anywidget", None)
+    monkeypatch.setattr(autograd.stepper, "_WIDGET_CLASS", None)
+    hint = 'needs anywidget: pip install "chainrule[notebooks]"'
+    with pytest.raises(ImportError, match=re.escape(hint)):
         stepper.widget()
 
 
