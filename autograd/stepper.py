@@ -393,7 +393,7 @@ class BackwardStepper:
         """The graph laid out once for the browser (SVG text, made on first use).
 
         Every node group has the id draw_dot gives it (v3, op3, c3_1, ...) and the class
-        "pending"; the edges into op3 are e3_0, e3_1 (by argument position) and op3 -> v3 is
+        "done"; the edges into op3 are e3_0, e3_1 (by argument position) and op3 -> v3 is
         o3. Each grad field is laid out for the widest text it will hold, so that changing
         the text in the browser never needs a new layout.
 
@@ -404,7 +404,8 @@ class BackwardStepper:
             widest = self._widest_grads()
             graph = _draw(
                 self.root,
-                state=lambda v: "pending",
+                # Drawn as done (each kind's colour); the browser's CSS greys pending nodes.
+                state=lambda v: "done",
                 names=self.name,
                 grad_text=lambda v: f"grad {widest[v]}",
                 svg_ids=True,
@@ -420,11 +421,12 @@ class BackwardStepper:
         """The longest grad text each node shows during the pass."""
         widest = {v: format_number(_plain(g)) for v, g in self._start.items()}
         seed = format_number(_plain(self._record[0][0]))
-        widest[self.root] = max(widest[self.root], seed, key=len)
+        if len(seed) >= len(widest[self.root]):
+            widest[self.root] = seed
         for _, edges in self._record:
             for e in edges:
                 text = format_number(_plain(e.after))
-                if len(text) > len(widest[e.child]):
+                if len(text) >= len(widest[e.child]):
                     widest[e.child] = text
         return widest
 
@@ -465,7 +467,7 @@ class BackwardStepper:
             upstream, record = self._record[k]
             if node is self.root:
                 sets.append([index[node], _num(upstream)])
-            edges = [[index[e.child], e.position, _num(e.after)] for e in record]
+            edges = [[index[e.child], e.position, _num(e.after), _num(e.local)] for e in record]
             steps.append({"node": index[node], "sets": sets, "edges": edges})
         svg = None
         if not self.neighbourhood_only:

@@ -307,7 +307,10 @@ function render({ model, el }) {
     };
     const column = (title, items) =>
       h("div", { class: "crs-col" }, h("div", { class: "crs-col-title", text: title }), ...items);
-    const inputs = v.inputs.map((j) => box(j, "input"));
+    const locals = p > 0 ? steps[p - 1].edges : [];
+    const inputs = v.inputs.map((j, k) =>
+      box(j, locals[k] ? `∂${v.name}/∂${values[j].name} = ${locals[k][3][0]}` : "input"),
+    );
     const consumers = v.consumers.map((j) => box(j, `uses ${v.name}`));
     hood.replaceChildren(
       column("inputs", inputs.length ? inputs : [h("small", { text: "none: a leaf" })]),
@@ -338,7 +341,7 @@ function render({ model, el }) {
     if (!svg) return;
     const fit = fitScale();
     const tall = Math.min(560, Math.max(300, window.innerHeight * 0.62));
-    const wanted = fit >= readable ? natH * fit + 16 : tall;
+    const wanted = natH * Math.max(fit, readable) + 16;
     viewport.style.height = `${Math.round(Math.max(240, Math.min(tall, wanted)))}px`;
   }
 

@@ -1,0 +1,369 @@
+"""The stepper in a real browser (headless Chromium, driven by playwright).
+
+Opened: pages written by `save_html` (the README example, one sample through an MLP
+2-4-4-1 with linear neurons and with `expand=True`), and JupyterLab running notebook 01.
+After every step (a click on "Next step", the arrow keys) the tests check what a learner
+sees: the current node lies inside the visible picture, its text is at least 10 px high, no
+node moved in SVG coordinates, the explanation changed, and the console shows no error. At
+the end, the page's full-precision gradients are exactly `backward()`'s.
+
+Screenshots go to tests/artifacts/ (git-ignored; `.ci/run` prints the path): one mid-pass
+per page (docs/images/stepper.png is the README example's), and one of every failure.
+The tests skip only where playwright or chromium is missing; under CI they must run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from autograd import BackwardStepper, Value, topological_order
+from autograd.draw import dot_available
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WIDTH = 1000  # the width the README example and the MLP sample must read well at
+
+
+def _missing() -> str:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    if CHROMIUM is None:
+        return "chromium is not installed"
+    if not dot_available():
+        return "Graphviz's dot is not installed"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = _missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests must run in CI, but {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": WIDTH, "height": 900}, reduced_motion="reduce")
+    pg = context.new_page()
+    pg.errors = []  # type: ignore[attr-defined]
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    report = getattr(request.node, "report_call", None)  # set by conftest.py
+    if report is not None and report.failed:
+        with contextlib.suppress(Exception):
+            pg.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+# What the page shows, read in one call: the contract classes, the current node's box and
+# text size on screen, every node's shape in SVG coordinates, the explanation.
+READ_STATE = """(root) => {
+  const viewport = root.querySelector('.crs-viewport').getBoundingClientRect();
+  const groups = [...root.querySelectorAll('svg g.node')];
+  const states = groups.map(g => ['current', 'done', 'pending'].filter(c => g.classList.contains(c)));
+  const current = root.querySelector('svg g.node.current[id^="v"]');
+  let box = null, textHeights = [];
+  if (current) {
+    const r = current.querySelector('polygon, ellipse, path').getBoundingClientRect();
+    box = [r.left, r.top, r.right, r.bottom];
+    textHeights = [...current.querySelectorAll('text')].map(t => t.getBoundingClientRect().height);
+  }
+  const shapes = {};
+  for (const g of groups) {
+    const b = g.querySelector('polygon, ellipse, path').getBBox();
+    shapes[g.id] = [b.x, b.y, b.width, b.height].map(v => Math.round(v * 100) / 100);
+  }
+  const tips = {};
+  for (const g of groups) {
+    const t = g.querySelector('title');
+    if (g.id.startsWith('v') && t) tips[g.id] = t.textContent;
+  }
+  return {
+    viewport: [viewport.left, viewport.top, viewport.right, viewport.bottom],
+    states, box, textHeights, shapes, tips,
+    explanation: root.querySelector('.crs-explain').innerText,
+    counter: root.querySelector('.crs-counter').textContent,
+  };
+}"""
+
+
+def read(root):
+    return root.evaluate(READ_STATE)
+
+
+def check_step(state, first, previous):
+    """The learner's view after a step (see the module docstring)."""
+    assert all(len(s) == 1 for s in state["states"]), "a node group without exactly one state"
+    assert state["box"] is not None, f"no current node at {state['counter']}"
+    left, top, right, bottom = state["box"]
+    vl, vt, vr, vb = state["viewport"]
+    assert vl - 0.5 <= left and right <= vr + 0.5 and vt - 0.5 <= top and bottom <= vb + 0.5, (
+        f"{state['counter']}: current node {state['box']} outside the picture {state['viewport']}"
+    )
+    assert min(state["textHeights"]) >= 10, f"{state['counter']}: text {state['textHeights']} px"
+    assert state["shapes"] == first["shapes"], f"{state['counter']}: nodes moved"
+    assert state["explanation"] != previous["explanation"], "the explanation did not change"
+
+
+def step_through(page, root, clicks, keys, errors):
+    """Click "Next step" `clicks` times, then press each of `keys`, checking every step."""
+    first = previous = read(root)
+    assert "step 0 of" in first["counter"]
+    for _ in range(clicks):
+        page.get_by_role("button", name="Next step").first.click()
+        state = read(root)
+        check_step(state, first, previous)
+        previous = state
+    for key in keys:
+        root.press(key)
+        state = read(root)
+        check_step(state, first, previous)
+        previous = state
+    assert errors == []
+    return first, previous
+
+
+def final_grads(root) -> dict[str, str]:
+    """Each value's full-precision grad from its box's tooltip, by SVG id."""
+    tips = read(root)["tips"]
+    return {k: re.search(r"grad (\S+) \(", t).group(1) for k, t in tips.items()}
+
+
+def readme_example():
+    x, w, b = Value(1.0, label="x"), Value(-2.0, label="w"), Value(0.5, label="b")
+    return (x * w + b).tanh()
+
+
+def mlp_sample(expand: bool):
+    from nn import MLP
+
+    model = MLP(2, [4, 4, 1], seed=0, expand=expand)
+    out = model([Value(0.5, label="x[0]"), Value(-1.5, label="x[1]")])
+    loss = (out - 1.0) ** 2
+    loss.label = "loss"
+    return loss
+
+
+def expected_grads(make) -> dict[str, str]:
+    root = make()
+    root.backward()
+    return {f"v{i}": repr(v.grad + 0.0) for i, v in enumerate(topological_order(root))}
+
+
+def open_page(page, tmp_path, make, name):
+    path = tmp_path / f"{name}.html"
+    BackwardStepper(make()).save_html(path)
+    page.goto(path.as_uri())
+    root = page.locator(".chainrule-stepper")
+    root.wait_for()
+    return root
+
+
+def test_page_of_the_readme_example(page, tmp_path):
+    root = open_page(page, tmp_path, readme_example, "readme")
+    # The buttons of the contract, disabled at the ends.
+    assert page.get_by_role("button", name="Previous step").is_disabled()
+    assert page.get_by_role("button", name="Reset").is_disabled()
+    assert page.get_by_role("button", name="Play").is_enabled()
+    step_through(page, root, 2, ["ArrowRight", "ArrowLeft", "ArrowRight"], page.errors)
+    assert "step 3 of 6" in read(root)["counter"]  # x * w: two inputs, mid-pass
+    page.screenshot(path=str(ARTIFACTS / "stepper-readme.png"))
+    root.press("End")
+    assert page.get_by_role("button", name="Next step").is_disabled()
+    assert "step 6 of 6" in read(root)["counter"]
+    assert final_grads(root) == expected_grads(readme_example)
+    root.press("Home")
+    assert "step 0 of 6" in read(root)["counter"]
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("expand", [False, True], ids=["linear", "expand"])
+def test_page_of_an_mlp_sample(page, tmp_path, expand):
+    root = open_page(page, tmp_path, lambda: mlp_sample(expand), f"mlp-{expand}")
+    total = int(read(root)["counter"].split()[-1])
+    # Every step of the pass: the current node is always in sight and readable.
+    step_through(page, root, 6, ["ArrowRight"] * (total - 6), page.errors)
+    assert final_grads(root) == expected_grads(lambda: mlp_sample(expand))
+    root.press("Home")
+    for _ in range(total // 2):
+        root.press("ArrowRight")
+    page.screenshot(path=str(ARTIFACTS / f"stepper-mlp-{'expand' if expand else 'linear'}.png"))
+    assert page.errors == []
+
+
+def test_page_play_pause_and_the_neighbourhood_view(page, tmp_path):
+    root = open_page(page, tmp_path, readme_example, "play")
+    root.click(position={"x": 5, "y": 5})  # a click gives the stepper focus
+    root.press("Space")  # play
+    page.get_by_role("button", name="Pause").wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('.crs-counter').textContent.startsWith('step 6')",
+        timeout=15_000,
+    )
+    assert page.get_by_role("button", name="Play").is_disabled()  # at the end
+    page.get_by_role("button", name="Neighbourhood view").click()
+    root.press("Home")
+    root.press("ArrowRight")
+    hood = root.locator(".crs-hood")
+    assert hood.is_visible() and "current" in hood.inner_text().lower()
+    assert hood.locator(".crs-box.current").count() == 1
+    assert page.errors == []
+
+
+# -- JupyterLab ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path, browser):
+    pytest.importorskip("jupyterlab")
+    pytest.importorskip("anywidget")
+    shutil.copy(ROOT / "notebooks" / "01_backprop_by_hand.ipynb", tmp_path)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    log = open(tmp_path / "jupyterlab.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            "--ServerApp.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=",
+            "--LabServerApp.extra_labextensions_path=[]",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status", timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.close()
+                    tail = (tmp_path / "jupyterlab.log").read_text(errors="replace")[-2000:]
+                    pytest.fail(f"JupyterLab did not start:\n{tail}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        shutil.copy(tmp_path / "jupyterlab.log", ARTIFACTS / "jupyterlab.log")
+
+
+def test_notebook_01_in_jupyterlab(page, jupyterlab):
+    page.set_default_timeout(60_000)
+    page.goto(f"{jupyterlab}/lab/tree/01_backprop_by_hand.ipynb")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell")
+    page.locator(".jp-Notebook").first.wait_for()
+    # Wait for the kernel, then run every cell.
+    page.wait_for_function(
+        """() => { const w = window.jupyterapp.shell.currentWidget;
+                   return w && w.sessionContext && w.sessionContext.session &&
+                          w.sessionContext.session.kernel &&
+                          w.sessionContext.session.kernel.status === 'idle'; }"""
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    root = page.locator(".chainrule-stepper")
+    root.wait_for()
+    root.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    # The static picture for viewers without widgets is in the output, hidden while the
+    # widget runs.
+    fallback = page.locator(".chainrule-stepper-fallback[data-stepper]")
+    assert fallback.count() == 1 and not fallback.is_visible()
+    root.click(position={"x": 5, "y": 5})
+    first, last = step_through(page, root, 2, ["ArrowRight", "ArrowRight", "ArrowLeft"], [])
+    assert "step 3 of 7" in last["counter"]
+    page.screenshot(path=str(ARTIFACTS / "stepper-jupyterlab.png"))
+    # The Python stepper followed the widget: ask the kernel.
+    assert _kernel_says(page, "print(stepper.position)") == "3"
+    # And the widget follows the Python stepper.
+    _kernel_says(page, "stepper.step(); print(stepper.position)")
+    page.wait_for_function(
+        "() => document.querySelector('.crs-counter').textContent === 'step 4 of 7'"
+    )
+    errors = [e for e in page.errors if "favicon" not in e]
+    assert errors == []
+
+
+def _kernel_says(page, code: str) -> str:
+    """Run `code` in the notebook's kernel; its printed output."""
+    result = page.evaluate(
+        """async (code) => {
+             const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+             let out = '';
+             const future = kernel.requestExecute({ code });
+             future.onIOPub = (msg) => {
+               if (msg.header.msg_type === 'stream') out += msg.content.text;
+             };
+             await future.done;
+             return out;
+           }""",
+        code,
+    )
+    return result.strip()
+
+
+def test_the_readme_screenshot_is_committed():
+    # docs/images/stepper.png is this test module's README screenshot (stepper-readme.png).
+    picture = ROOT / "docs" / "images" / "stepper.png"
+    assert picture.read_bytes().startswith(b"\x89PNG")
