@@ -25,6 +25,7 @@ never move and stepping needs no kernel round trip. `widget()` (an anywidget) an
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import html
@@ -532,9 +533,15 @@ class BackwardStepper:
             )
         else:
             try:
-                picture = self._static_svg(position)
+                svg = self._static_svg(position)
             except graphviz.ExecutableNotFound:
                 picture = f"<p>{html.escape(DOT_INSTALL_HINT)}</p>"
+            else:
+                # An <img> of the SVG, not inline SVG: the HTML sanitisers of untrusted
+                # notebooks (JupyterLab, GitHub) remove inline SVG but keep images.
+                data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+                alt = html.escape(text.splitlines()[0], quote=True)
+                picture = f'<img src="data:image/svg+xml;base64,{data}" alt="{alt}">'
         attr = f' data-stepper="{html.escape(uid)}"' if uid else ""
         return (
             f'<div class="chainrule-stepper-fallback"{attr}>'
@@ -769,6 +776,11 @@ def _widget_class() -> type:
             self._following = False
             self.observe(self._on_position, names="position")
 
+        def __repr__(self) -> str:
+            # The text a viewer without widgets shows under the static picture.
+            total = len(self._stepper) if self._stepper is not None else "?"
+            return f"<BackwardStepper widget at step {self.position} of {total}>"
+
         def _on_position(self, change: dict[str, Any]) -> None:
             stepper = self._stepper
             if stepper is None or self._following:
@@ -808,7 +820,9 @@ def _widget_class() -> type:
             handle = display(fallback, display_id=True)
             if handle is not None:
                 self._fallbacks.append(handle)
-            display(self._repr_mimebundle_(), raw=True)
+            bundle = self._repr_mimebundle_()
+            data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+            display(data, metadata=metadata, raw=True)
 
     _WIDGET_CLASS = StepperWidget
     return StepperWidget

@@ -115,8 +115,25 @@ def test_notebook_executes_and_shows_its_numbers(path, monkeypatch):
         assert expected in text, f"{path.name}: expected output {expected!r} not found"
     if path.name in ("01_backprop_by_hand.ipynb", "02_a_neuron.ipynb") and _has_dot():
         assert "<svg" in text  # the graphs rendered
+        check_stepper_widget(notebook)
     if path.name == "03_training_an_mlp.ipynb":
         check_training(notebook, text)
+
+
+def check_stepper_widget(notebook) -> None:
+    """The last cell shows the stepper widget at step 0, after a static picture of it for
+    viewers without widgets (GitHub, nbviewer, a restarted kernel)."""
+    outputs = notebook.cells[-1].outputs
+    mimes = [set(o.get("data", {})) for o in outputs]
+    assert any("application/vnd.jupyter.widget-view+json" in m for m in mimes), mimes
+    fallback = next(
+        o["data"]["text/html"]
+        for o in outputs
+        if "chainrule-stepper-fallback" in o.get("data", {}).get("text/html", "")
+    )
+    assert "<svg" in fallback and "step 0 of " in fallback and "<script" not in fallback
+    # The fallback comes first: the widget hides it while it runs.
+    assert "text/html" in mimes[0]
 
 
 def check_training(notebook, text: str) -> None:

@@ -382,7 +382,7 @@ def payload_of(stepper):
 
 
 def test_a_leaf_or_a_non_value_is_refused_with_a_clear_error():
-    with pytest.raises(ValueError, match="x is a leaf .* no backward pass to step through"):
+    with pytest.raises(ValueError, match=r"x is a leaf .* no backward pass to step through"):
         BackwardStepper(Value(1.0, label="x"))
     with pytest.raises(TypeError, match="root must be a Value, got list"):
         BackwardStepper([Value(1.0)])  # type: ignore[arg-type]
