@@ -691,6 +691,8 @@ def _expression(v: Value, names: list[str]) -> str:
     if v.op.name == "linear":
         n = (len(parts) - 1) // 2
         terms = [f"{w}*{x}" for w, x in zip(parts[1 : n + 1], parts[n + 1 :])]
+        if n > 4:  # a wide neuron: its first two terms, the last one, and how many
+            terms = [*terms[:2], f"... ({n} terms)", terms[-1]]
         return f"{symbol}: {' + '.join([*terms, parts[0]])}"
     return f"{symbol}({', '.join(parts)})"
 

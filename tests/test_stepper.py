@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -267,8 +268,16 @@ def test_jupyter_display_shows_the_explanation_and_the_svg():
     stepper.step()
     bundle = stepper._repr_mimebundle_()
     assert "step 1 of 7" in bundle["text/plain"]
-    assert "<svg" in bundle["text/html"] and "step 1 of 7" in bundle["text/html"]
-    assert "<?xml" not in bundle["text/html"]
+    assert "step 1 of 7" in bundle["text/html"]
+    svg = picture_of(bundle["text/html"])
+    assert svg.startswith("<svg") and "<?xml" not in svg
+
+
+def picture_of(fragment: str) -> str:
+    """The SVG inside a static fragment's <img> (a data: URI, which sanitisers keep)."""
+    found = re.search(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', fragment)
+    assert found, fragment[:200]
+    return base64.b64decode(found.group(1)).decode("utf-8")
 
 
 def test_jupyter_display_without_dot_shows_the_hint(monkeypatch, tmp_path):
@@ -508,8 +517,10 @@ def test_the_static_picture_shows_the_step_without_css_or_script():
     assert 'class="chainrule-stepper-fallback" data-stepper="abc"' in html_
     assert f"step {stepper.position} of 7: e = a * b" in html_
     assert "<script" not in html_ and "<style" not in html_
+    svg = picture_of(html_)
+    assert "<script" not in svg and "<style" not in svg
     e_index = topological_order(L).index(next(v for v in stepper.order if v.label == "e"))
-    group = re.search(rf'<g id="v{e_index}" class="node current">(.*?)</g>', html_, re.S)
+    group = re.search(rf'<g id="v{e_index}" class="node current">(.*?)</g>', svg, re.S)
     assert group and 'fill="gold"' in group.group(1) and "grad -2.0" in group.group(1)
 
 

@@ -169,7 +169,7 @@ function render({ model, el }) {
 
   // -- the picture, laid out once -------------------------------------------------------
   let svg = null;
-  const groups = []; // [element, owner index]
+  const groupsOf = []; // value index -> its node groups (box, op, constants, links)
   const gradText = new Map(); // value index -> the <text> of its grad field
   const tips = new Map(); // value index -> the <title> of its box
   const edgesInto = new Map(); // value index -> its edge elements (inputs and op -> value)
@@ -188,7 +188,7 @@ function render({ model, el }) {
     for (const g of svg.querySelectorAll("g.node")) {
       const owner = ownerOf(g.id);
       if (owner < 0) continue;
-      groups.push([g, owner]);
+      (groupsOf[owner] = groupsOf[owner] || []).push(g);
       if (g.id === `v${owner}`) {
         for (const t of g.querySelectorAll("text")) {
           if (t.textContent.startsWith("grad ")) gradText.set(owner, t);
@@ -250,6 +250,8 @@ function render({ model, el }) {
   // -- showing a step ---------------------------------------------------------------------
   let position = -1;
   let marked = [];
+  const shownClass = new Array(values.length);
+  const shownGrad = new Array(values.length);
   let neighbourhood = !data.svg;
   if (!data.svg) viewToggle.hidden = true;
 
@@ -260,17 +262,24 @@ function render({ model, el }) {
     const g = gradsFor(p);
     const current = p > 0 ? steps[p - 1].node : -1;
     const receiving = new Set(p > 0 ? steps[p - 1].edges.map((e) => e[0]) : []);
-    for (const [group, owner] of groups) {
-      const state = stateOf(owner, p);
-      group.setAttribute(
-        "class",
-        `node ${state}${receiving.has(owner) && group.id === `v${owner}` ? " receiving" : ""}`,
-      );
-    }
-    for (const [i, text] of gradText) text.textContent = `grad ${g[i][0]}`;
-    for (const [i, tip] of tips) {
-      const v = values[i];
-      tip.textContent = `${v.name}: data ${v.data[1]}, grad ${g[i][1]} (${stateOf(i, p)})`;
+    // Only what changed is touched: on a big graph a step changes a handful of nodes.
+    for (let i = 0; i < values.length; i++) {
+      const cls = `${stateOf(i, p)}${receiving.has(i) ? " receiving" : ""}`;
+      const grad = g[i];
+      if (cls === shownClass[i] && grad === shownGrad[i]) continue;
+      shownClass[i] = cls;
+      shownGrad[i] = grad;
+      for (const group of groupsOf[i] || []) {
+        const own = group.id === `v${i}`;
+        group.setAttribute("class", `node ${own ? cls : stateOf(i, p)}`);
+      }
+      const text = gradText.get(i);
+      if (text) text.textContent = `grad ${grad[0]}`;
+      const tip = tips.get(i);
+      if (tip) {
+        const v = values[i];
+        tip.textContent = `${v.name}: data ${v.data[1]}, grad ${grad[1]} (${stateOf(i, p)})`;
+      }
     }
     for (const edge of marked) edge.classList.remove("active");
     marked = current >= 0 ? edgesInto.get(current) || [] : [];
@@ -412,10 +421,11 @@ function render({ model, el }) {
       return;
     }
     const i = p > 0 ? steps[p - 1].node : data.root;
-    const current = union([boxOf(`v${i}`), boxOf(`op${i}`)]);
+    const current = boxOf(`v${i}`);
     if (!current) return;
     const focus = union([
       current,
+      boxOf(`op${i}`),
       ...values[i].inputs.map((j) => boxOf(`v${j}`)),
       ...(steps[stepOf[i]].edges || []).map((e) => boxOf(`c${i}_${e[1]}`)),
     ]);
