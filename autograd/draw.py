@@ -412,10 +412,9 @@ def _draw(
         edges.edge(f"op{i}", f"v{i}", **({"id": f"o{i}"} if svg_ids else {}))
         # Which operand is which matters for - / **: the edges say "1st" and "2nd".
         ordered = v.op.name in _ORDERED_OPS and len(v.args) == 2
-        locals_iter = iter(v.local_grads)
         for position, arg in enumerate(v.args):
             if isinstance(arg, Value):
-                local = next(locals_iter)
+                local = v.local_grads[position]
                 if shown is not None and arg not in shown:
                     continue  # drawn as part of the summary box below
                 edge_attrs = (

@@ -179,7 +179,7 @@ class BackwardStepper:
         touched: set[Value] = {v for v, g in self._start.items() if g != 0.0}
         record = []
         for s in backward_steps(self.root, self.gradient):
-            positions = [k for k, a in enumerate(s.node.args) if isinstance(a, Value)]
+            positions = s.positions
             edges = []
             for child, position, local, contribution in zip(
                 s.inputs, positions, s.local_grads, s.contributions
@@ -336,7 +336,7 @@ class BackwardStepper:
             ]
         ]
         for i, (child, e) in enumerate(zip(names, edges)):
-            formula = _local_formula(node, names, i)
+            formula = _local_formula(node, names, i, name)
             # The local derivative gets the partial sign: it is a property of this one node
             # (∂c/∂a), not a gradient of the loss (dL/da) like the other two factors.
             partial = f"∂{name}/∂{child}"
@@ -684,10 +684,10 @@ def _expression(v: Value, names: list[str]) -> str:
     it = iter(names)
     parts = [next(it) if isinstance(a, Value) else format_number(float(a)) for a in v.args]
     symbol = v.op.symbol
-    if len(parts) == 2 and v.op.name in ("add", "sub", "mul", "div", "pow"):
+    if v.op.arity == 2 and not symbol.isalpha():  # + - * / ** between their operands
         return f"{parts[0]} {symbol} {parts[1]}"
-    if v.op.name == "neg":
-        return f"-{parts[0]}"
+    if v.op.arity == 1 and not symbol.isalpha():  # unary minus
+        return f"{symbol}{parts[0]}"
     if v.op.name == "linear":
         n = (len(parts) - 1) // 2
         terms = [f"{w}*{x}" for w, x in zip(parts[1 : n + 1], parts[n + 1 :])]
@@ -697,52 +697,19 @@ def _expression(v: Value, names: list[str]) -> str:
     return f"{symbol}({', '.join(parts)})"
 
 
-def _local_formula(v: Value, names: list[str], i: int) -> str:
-    """The local derivative d(v)/d(input i) as a formula a learner knows, or "" if none here.
+def _local_formula(v: Value, names: list[str], i: int, out: str = "out") -> str:
+    """The local derivative d(v)/d(input i) as the derivative table writes it, e.g. "b" for
+    d(a*b)/da (`ops.Op.local_formula`).
 
-    For a product it names the other factor: d(a*b)/da = b.
+    Args:
+        v: the node; names: how to write each of its input Values, in order; i: which
+            input; out: how to write v itself (its name), for rules such as exp's "out".
     """
     assert v.op is not None
-    op = v.op.name
-    args = v.args
-    # Position of input i among all args (constants included) and the other argument's text.
-    positions = [k for k, a in enumerate(args) if isinstance(a, Value)]
-    k = positions[i]
     it = iter(names)
-    texts = [next(it) if isinstance(a, Value) else format_number(float(a)) for a in args]
-    out = "out"
-    if op == "add" or op == "sum":
-        return "1"
-    if op == "sub":
-        return "1" if k == 0 else "-1"
-    if op == "neg":
-        return "-1"
-    if op == "mul":
-        return texts[1 - k]
-    if op == "div":
-        return f"1 / {texts[1]}" if k == 0 else f"-{texts[0]} / {texts[1]}**2"
-    if op == "pow":
-        return (
-            f"{texts[1]} * {texts[0]}**({texts[1]} - 1)"
-            if k == 0
-            else f"{texts[0]}**{texts[1]} * log({texts[0]})"
-        )
-    if op == "exp":
-        return f"exp({texts[0]}), the output itself"
-    if op == "log":
-        return f"1 / {texts[0]}"
-    if op == "tanh":
-        return f"1 - tanh({texts[0]})**2"
-    if op == "sigmoid":
-        return f"{out} * (1 - {out})"
-    if op == "relu":
-        return f"1 if {texts[0]} > 0 else 0"
-    if op == "linear":
-        n = (len(args) - 1) // 2
-        if k == 0:
-            return "1"
-        return texts[k + n] if k <= n else texts[k - n]
-    return ""
+    texts = [next(it) if isinstance(a, Value) else format_number(float(a)) for a in v.args]
+    positions = [k for k, a in enumerate(v.args) if isinstance(a, Value)]
+    return v.op.local_formula(texts, positions[i], out)
 
 
 # -- the widget ---------------------------------------------------------------------------
