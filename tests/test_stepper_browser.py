@@ -206,6 +206,17 @@ def test_page_of_the_readme_example(page, tmp_path):
     step_through(page, root, 2, ["ArrowRight", "ArrowLeft", "ArrowRight"], page.errors)
     assert "step 3 of 6" in read(root)["counter"]  # x * w: two inputs, mid-pass
     page.screenshot(path=str(ARTIFACTS / "stepper-readme.png"))
+    # Numbers show 4 significant digits, the full number on hover (its title).
+    done = readme_example()
+    done.backward()
+    x_grad = next(v.grad for v in topological_order(done) if v.label == "x")
+    number = root.locator(".crs-explain .crs-num").nth(3)  # dL/dx's contribution
+    assert number.inner_text() == "-0.3614" and number.get_attribute("title") == repr(x_grad)
+    # The slider goes to any step; tooltips say what each control does.
+    page.get_by_role("slider", name="Step").fill("5")
+    assert "step 5 of 6" in read(root)["counter"]
+    for name in ("Previous step", "Next step", "Play", "Reset"):
+        assert page.get_by_role("button", name=name).get_attribute("title")
     root.press("End")
     assert page.get_by_role("button", name="Next step").is_disabled()
     assert "step 6 of 6" in read(root)["counter"]
@@ -248,6 +259,38 @@ def test_page_of_a_sample_through_the_default_mlp_2_16_16_1(page, tmp_path):
     assert page.errors == []
 
 
+def test_page_zooms_with_the_wheel_and_the_buttons_and_pans_by_drag(page, tmp_path):
+    root = open_page(page, tmp_path, lambda: mlp_sample(False), "zoom")
+    canvas = root.locator(".crs-canvas")
+
+    def transform():
+        return canvas.evaluate("c => new DOMMatrix(getComputedStyle(c).transform)")
+
+    viewport = root.locator(".crs-viewport").bounding_box()
+    cx, cy = viewport["x"] + viewport["width"] / 2, viewport["y"] + viewport["height"] / 2
+    before = transform()
+    page.mouse.move(cx, cy)
+    page.mouse.wheel(0, -300)  # zoom in about the pointer
+    zoomed = transform()
+    assert zoomed["a"] > before["a"] * 1.5
+    page.mouse.down()
+    page.mouse.move(cx + 120, cy + 40, steps=4)
+    page.mouse.up()
+    dragged = transform()
+    assert (dragged["e"] - zoomed["e"], dragged["f"] - zoomed["f"]) == (120, 40)
+    root.get_by_role("button", name="Zoom out").click()
+    assert transform()["a"] == pytest.approx(dragged["a"] * 0.8, rel=1e-4)  # CSS rounds
+    root.get_by_role("button", name="Fit").click()
+    fitted = transform()
+    svg_width = root.locator(".crs-canvas svg").evaluate("s => s.width.baseVal.value")
+    assert fitted["a"] * svg_width == pytest.approx(viewport["width"] - 2, abs=2)  # the width
+    # The next step brings the current node back into a readable view.
+    page.get_by_role("button", name="Next step").click()
+    state = read(root)
+    check_step(state, state, {"explanation": ""})
+    assert page.errors == []
+
+
 def test_page_play_pause_and_the_neighbourhood_view(page, tmp_path):
     root = open_page(page, tmp_path, readme_example, "play")
     root.click(position={"x": 5, "y": 5})  # a click gives the stepper focus
@@ -264,6 +307,23 @@ def test_page_play_pause_and_the_neighbourhood_view(page, tmp_path):
     hood = root.locator(".crs-hood")
     assert hood.is_visible() and "current" in hood.inner_text().lower()
     assert hood.locator(".crs-box.current").count() == 1
+    assert page.errors == []
+
+
+def test_page_of_a_graph_too_big_to_draw_whole_shows_neighbourhoods(page, tmp_path, monkeypatch):
+    import autograd.stepper
+
+    monkeypatch.setattr(autograd.stepper, "PICTURE_LIMIT", 10)
+    root = open_page(page, tmp_path, lambda: mlp_sample(False), "hood-only")
+    assert "more than the 10 drawn whole" in root.locator(".crs-viewport").inner_text()
+    hood = root.locator(".crs-hood")
+    assert hood.is_visible() and not root.locator(".crs-viewport").is_visible()
+    assert not root.get_by_role("button", name="Neighbourhood view").is_visible()
+    for _ in range(3):
+        before = root.locator(".crs-explain").inner_text()
+        root.press("ArrowRight")
+        assert root.locator(".crs-explain").inner_text() != before
+        assert hood.locator(".crs-box.current").count() == 1
     assert page.errors == []
 
 

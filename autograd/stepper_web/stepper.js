@@ -101,7 +101,8 @@ function render({ model, el }) {
   const speed = h("select", { "aria-label": "Speed", title: "Steps per second while playing" });
   for (const factor of SPEEDS) {
     const perSecond = (factor * 1000) / Math.max(1, model.get("interval_ms"));
-    const option = h("option", { value: String(factor), text: `${+perSecond.toFixed(2)} steps/s` });
+    const rate = +perSecond.toFixed(2);
+    const option = h("option", { value: String(factor), text: `${rate} step${rate === 1 ? "" : "s"}/s` });
     if (factor === 1) option.selected = true;
     speed.append(option);
   }
@@ -253,7 +254,10 @@ function render({ model, el }) {
   const shownClass = new Array(values.length);
   const shownGrad = new Array(values.length);
   let neighbourhood = !data.svg;
-  if (!data.svg) viewToggle.hidden = true;
+  if (!data.svg) {
+    // No picture: nothing to zoom, follow or switch to.
+    for (const control of [viewToggle, zoomIn, zoomOut, zoomFit, followLabel]) control.hidden = true;
+  }
 
   function show(p) {
     p = Math.max(0, Math.min(total, p | 0));
