@@ -10,6 +10,7 @@ import random
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -597,3 +598,10 @@ def test_big_mlp_samples_record_every_step():
         expected = (MLP(2, sizes, seed=0, expand=expand)([Value(0.5), Value(-1.5)]) - 1.0) ** 2
         expected.backward()
         assert grads(loss) == grads(expected)
+
+
+def test_the_readme_states_the_picture_limit():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"{autograd.stepper.PICTURE_LIMIT:,} values is shown as each step's neighbourhood" in (
+        " ".join(readme.split())
+    )

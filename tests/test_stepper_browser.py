@@ -315,7 +315,8 @@ def test_page_of_a_graph_too_big_to_draw_whole_shows_neighbourhoods(page, tmp_pa
 
     monkeypatch.setattr(autograd.stepper, "PICTURE_LIMIT", 10)
     root = open_page(page, tmp_path, lambda: mlp_sample(False), "hood-only")
-    assert "more than the 10 drawn whole" in root.locator(".crs-viewport").inner_text()
+    note = root.locator(".crs-note")
+    assert note.is_visible() and "more than the 10 drawn whole" in note.inner_text()
     hood = root.locator(".crs-hood")
     assert hood.is_visible() and not root.locator(".crs-viewport").is_visible()
     assert not root.get_by_role("button", name="Neighbourhood view").is_visible()

@@ -215,12 +215,13 @@ function render({ model, el }) {
       if (tip) tip.remove();
     }
   } else {
-    canvas.append(
+    hood.before(
       h("p", {
         class: "crs-note",
         text:
           `This graph has ${values.length} values, more than the ${data.picture_limit} ` +
-          "drawn whole, so each step shows its neighbourhood only.",
+          "drawn whole, so each step shows its neighbourhood: the current node, its inputs " +
+          "and its consumers.",
       }),
     );
   }
@@ -306,12 +307,12 @@ function render({ model, el }) {
   function drawNeighbourhood(p, g) {
     const i = p > 0 ? steps[p - 1].node : data.root;
     const v = values[i];
-    const box = (j, role) => {
+    const box = (j, role, extra = "") => {
       const w = values[j];
       const state = stateOf(j, p);
       return h(
         "div",
-        { class: `crs-box ${state} crs-${w.kind}`, title: `grad ${g[j][1]}` },
+        { class: `crs-box ${state} crs-${w.kind}${extra}`, title: `grad ${g[j][1]}` },
         h("b", { text: w.name }),
         h("span", { text: `data ${w.data[0]}` }),
         h("span", { text: `grad ${g[j][0]}` }),
@@ -322,7 +323,9 @@ function render({ model, el }) {
       h("div", { class: "crs-col" }, h("div", { class: "crs-col-title", text: title }), ...items);
     const locals = p > 0 ? steps[p - 1].edges : [];
     const inputs = v.inputs.map((j, k) =>
-      box(j, locals[k] ? `∂${v.name}/∂${values[j].name} = ${locals[k][3][0]}` : "input"),
+      locals[k]
+        ? box(j, `∂${v.name}/∂${values[j].name} = ${locals[k][3][0]}`, " receiving")
+        : box(j, "input"),
     );
     const consumers = v.consumers.map((j) => box(j, `uses ${v.name}`));
     hood.replaceChildren(
