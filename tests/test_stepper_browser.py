@@ -406,9 +406,11 @@ def jupyterlab(tmp_path_factory, browser):
 
 def test_notebook_01_in_jupyterlab(page, jupyterlab):
     page.set_default_timeout(60_000)
+    page.set_viewport_size({"width": 1366, "height": 900})  # where the issue was seen
     page.goto(f"{jupyterlab}/lab/tree/01_backprop_by_hand.ipynb")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell")
     page.locator(".jp-Notebook").first.wait_for()
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
     # Wait for the kernel, then run every cell.
     page.wait_for_function(
         """() => { const w = window.jupyterapp.shell.currentWidget;

@@ -350,7 +350,7 @@ function render({ model, el }) {
   }
 
   function fitScale() {
-    return natW ? Math.min(1.5, viewport.clientWidth / natW) : 1;
+    return natW ? Math.min(1.25, viewport.clientWidth / natW) : 1;
   }
 
   function sizeViewport() {
