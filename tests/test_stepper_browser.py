@@ -205,7 +205,7 @@ def test_page_of_the_readme_example(page, tmp_path):
     assert page.get_by_role("button", name="Play").is_enabled()
     step_through(page, root, 2, ["ArrowRight", "ArrowLeft", "ArrowRight"], page.errors)
     assert "step 3 of 6" in read(root)["counter"]  # x * w: two inputs, mid-pass
-    page.screenshot(path=str(ARTIFACTS / "stepper-readme.png"))
+    root.screenshot(path=str(ARTIFACTS / "stepper-readme.png"))  # docs/images/stepper.png
     # Numbers show 4 significant digits, the full number on hover (its title).
     done = readme_example()
     done.backward()
