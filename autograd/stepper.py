@@ -25,6 +25,7 @@ never move and stepping needs no kernel round trip. `widget()` (an anywidget) an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import dataclasses
@@ -55,6 +56,9 @@ WEB_DIR = Path(__file__).with_name("stepper_web")
 #: no one can read it. The browser then shows each step's neighbourhood (the current node,
 #: its inputs and its consumers) only, and says so.
 PICTURE_LIMIT = 1500
+
+#: Seconds the stepper must stand still before a widget's static picture is redrawn.
+FALLBACK_DELAY_S = 0.5
 
 #: The most values the browser is sent at all (every step's state goes in one message).
 BROWSER_LIMIT = 20_000
@@ -742,6 +746,7 @@ def _widget_class() -> type:
             super().__init__(**kwargs)
             self._stepper: BackwardStepper | None = None
             self._fallbacks: list[Any] = []
+            self._pending: asyncio.TimerHandle | None = None
             self._following = False
             self.observe(self._on_position, names="position")
 
@@ -768,10 +773,29 @@ def _widget_class() -> type:
             self._update_fallbacks()
 
         def _update_fallbacks(self) -> None:
+            """Redraw the static picture once the stepper has stood still for a moment.
+
+            While playing, the widget moves several times a second, and the static
+            picture of a big graph is a megabyte: it is sent once the stepping pauses
+            (FALLBACK_DELAY_S), on the kernel's event loop; without a running loop, now.
+            """
             if self._stepper is None or not self._fallbacks:
                 return
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._send_fallbacks()
+                return
+            self._pending = loop.call_later(FALLBACK_DELAY_S, self._send_fallbacks)
+
+        def _send_fallbacks(self) -> None:
             from IPython.display import HTML
 
+            self._pending = None
+            assert self._stepper is not None
             fallback = HTML(self._stepper._static_html(self.position, self.uid))
             for handle in self._fallbacks:
                 handle.update(fallback)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import json
@@ -605,3 +606,35 @@ def test_the_readme_states_the_picture_limit():
     assert f"{autograd.stepper.PICTURE_LIMIT:,} values is shown as each step's neighbourhood" in (
         " ".join(readme.split())
     )
+
+
+class _Handle:
+    """Stands in for IPython's DisplayHandle: records what the static picture became."""
+
+    def __init__(self):
+        self.updates = []
+
+    def update(self, obj):
+        self.updates.append(obj.data)
+
+
+@needs_dot
+def test_the_widgets_static_picture_follows_the_stepper():
+    pytest.importorskip("anywidget")
+    L, _ = small_graph()
+    stepper = BackwardStepper(L)
+    w = stepper.widget()
+    handle = _Handle()
+    w._fallbacks = [handle]
+    stepper.goto(3)  # no event loop running: redrawn at once
+    assert len(handle.updates) == 1 and "step 3 of 7" in handle.updates[0]
+    assert f'data-stepper="{w.uid}"' in handle.updates[0]
+
+    async def play():
+        for position in (4, 5, 6):
+            w.position = position  # as the browser does while playing
+        await asyncio.sleep(autograd.stepper.FALLBACK_DELAY_S + 0.3)
+
+    asyncio.run(play())
+    # Redrawn once, when the stepping stopped, at the step it stopped at.
+    assert len(handle.updates) == 2 and "step 6 of 7" in handle.updates[1]

@@ -15,6 +15,7 @@ The tests skip only where playwright or chromium is missing; under CI they must 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -351,10 +352,24 @@ def jupyterlab(tmp_path_factory, browser):
     saved = nbformat.read(ROOT / "notebooks" / "01_backprop_by_hand.ipynb", as_version=4)
     nbclient.NotebookClient(saved, timeout=120, kernel_name="python3").execute()
     nbformat.write(saved, tmp_path / "01_saved.ipynb")
+    # Settings and workspaces of this server only (nothing kept from an earlier run): every
+    # cell rendered (no windowing), no news.
+    state = tmp_path_factory.mktemp("jupyterlab-state")
+    settings = state / "settings"
+    for name, value in {
+        "notebook-extension/tracker": {"windowingMode": "none"},
+        "apputils-extension/notification": {"fetchNews": "false"},
+    }.items():
+        path = settings / "@jupyterlab" / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
     port = _free_port()
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        # Jupyter's configuration and runtime files in this test's folders, not the home.
+        "JUPYTER_CONFIG_DIR": str(state / "config"),
+        "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
     }
     log = open(tmp_path / "jupyterlab.log", "wb")  # closed in the finally below
     server = subprocess.Popen(
@@ -371,8 +386,8 @@ def jupyterlab(tmp_path_factory, browser):
             "--ServerApp.disable_check_xsrf=True",
             f"--ServerApp.root_dir={tmp_path}",
             "--LabApp.expose_app_in_browser=True",
-            "--LabApp.news_url=",
-            "--LabServerApp.extra_labextensions_path=[]",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={state / 'workspaces'}",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -407,9 +422,9 @@ def jupyterlab(tmp_path_factory, browser):
 def test_notebook_01_in_jupyterlab(page, jupyterlab):
     page.set_default_timeout(60_000)
     page.set_viewport_size({"width": 1366, "height": 900})  # where the issue was seen
-    page.goto(f"{jupyterlab}/lab/tree/01_backprop_by_hand.ipynb")
+    page.goto(f"{jupyterlab}/lab/tree/01_backprop_by_hand.ipynb?reset")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell")
-    page.locator(".jp-Notebook").first.wait_for()
+    page.locator(".jp-Notebook:visible").first.wait_for()
     page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
     # Wait for the kernel, then run every cell.
     page.wait_for_function(
@@ -419,7 +434,7 @@ def test_notebook_01_in_jupyterlab(page, jupyterlab):
                           w.sessionContext.session.kernel.status === 'idle'; }"""
     )
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    root = page.locator(".chainrule-stepper")
+    root = page.locator(".jp-Notebook:visible .chainrule-stepper")
     root.wait_for()
     root.scroll_into_view_if_needed()
     page.wait_for_timeout(300)
@@ -438,16 +453,21 @@ def test_notebook_01_in_jupyterlab(page, jupyterlab):
     page.wait_for_function(
         "() => document.querySelector('.crs-counter').textContent === 'step 4 of 7'"
     )
+    # The static picture saved with the notebook (hidden while the widget runs) followed.
+    page.wait_for_function(
+        """() => document.querySelector('.chainrule-stepper-fallback[data-stepper]')
+                   .textContent.includes('step 4 of 7')"""
+    )
     assert page.errors == []
 
 
 def test_a_saved_notebook_without_its_kernel_shows_the_static_picture(page, jupyterlab):
     page.set_default_timeout(60_000)
-    page.goto(f"{jupyterlab}/lab/tree/01_saved.ipynb")
-    page.locator(".jp-Notebook").first.wait_for()
+    page.goto(f"{jupyterlab}/lab/tree/01_saved.ipynb?reset")
+    page.locator(".jp-Notebook:visible").first.wait_for()
     # The notebook is not trusted here (no kernel ran it in this browser), so JupyterLab
     # sanitises its HTML: the picture is an image, which survives that.
-    output = page.locator(".jp-Cell").last.locator(".jp-OutputArea")
+    output = page.locator(".jp-Notebook:visible .jp-Cell").last.locator(".jp-OutputArea")
     picture = output.locator('img[src^="data:image/svg+xml"]')
     picture.scroll_into_view_if_needed()
     assert picture.count() == 1 and picture.is_visible()
