@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,8 @@ def is_number(x: object) -> bool:
     bool is excluded on purpose (`True * x` is almost always a mistake), and so are str,
     complex, None, containers and Values. Used everywhere the project accepts a number.
     """
+    if type(x) is float:  # the common case, first
+        return True
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
@@ -70,10 +72,11 @@ class Op:
     array_forward: Callable[..., Any] | None = None
     array_local_grads: tuple[Any, ...] | None = None
 
-    def local_grad(self, i: int, out: Any, args: tuple[Any, ...]) -> Any:
+    def local_grad(self, i: int, out: Any, args: Sequence[Any]) -> Any:
         """d(out)/d(args[i]) by the rule for argument i (a float, or a Value under create_graph)."""
-        rule = self.local_grads[min(i, len(self.local_grads) - 1)]
-        if not callable(rule):
+        rules = self.local_grads
+        rule = rules[i] if i < len(rules) else rules[-1]
+        if type(rule) is float:  # a constant derivative
             return rule
         return rule(out, *args) if self.arity is not None else rule(i, out, args)
 
@@ -147,12 +150,6 @@ def _ieee_power(a: Any, p: Any) -> Any:
         return math.copysign(math.inf, a) if odd_integer else math.inf
     except OverflowError:
         return math.inf
-
-
-def _finite_or_raise(name: str, x: float, out: float) -> float:
-    if math.isfinite(x) and not math.isfinite(out):
-        raise OverflowError(f"{name}: result overflows float64, got input {x!r}")
-    return out
 
 
 # =========================================================================================
@@ -258,8 +255,39 @@ def _cos_forward(x: float) -> float:
     return math.cos(x) if math.isfinite(x) else math.nan
 
 
+def _fsum(terms: Sequence[float]) -> float:
+    """The correctly rounded sum of floats: one summation for every n-ary op and Python.
+
+    math.fsum (Shewchuk's exact partials) gives the float nearest the exact sum, so the
+    result does not depend on the terms' order nor on the Python version: the built-in
+    `sum` of floats is compensated (Neumaier) from Python 3.12 on and plain before, so the
+    same model would train to different floats. A partial sum that overflows although the
+    result may not is retried on the terms scaled by a power of two (exact, bar subnormal
+    bits); IEEE's inf - inf is NaN, where fsum raises.
+    """
+    try:
+        return math.fsum(terms)
+    except OverflowError:
+        scale = 2.0 ** len(terms).bit_length()  # n terms of at most 1.8e308 / scale: no overflow
+        return math.fsum([t / scale for t in terms]) * scale
+    except ValueError:  # inf + -inf
+        return math.nan
+
+
 def _sum_forward(*xs: float) -> float:
-    return sum(xs, 0.0)
+    return _fsum(xs)
+
+
+def _sum_of(terms: Sequence[Any]) -> Any:
+    """Sum of floats (_fsum) or of Values (a chain of +), for rules that add up terms."""
+    if all(type(t) is float for t in terms):
+        return _fsum(terms)
+    if not terms:
+        return 0.0
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
 
 
 def _logsumexp_forward(*xs: float) -> float:
@@ -271,15 +299,16 @@ def _logsumexp_forward(*xs: float) -> float:
         return m
     # The maximum's own term is exp(0) = 1 exactly; log1p of the rest keeps full precision
     # when the result is near m (log(1 + 1e-5) would lose five digits to rounding 1 + ...).
-    return m + math.log1p(math.fsum([*(math.exp(x - m) for x in xs), -1.0]))
+    return m + math.log1p(_fsum([*(math.exp(x - m) for x in xs), -1.0]))
 
 
 def _linear_forward(*args: float) -> float:
-    # args = (b, w_1..w_n, x_1..x_n): a neuron's pre-activation b + sum_i w_i x_i.
+    # args = (b, w_1..w_n, x_1..x_n): a neuron's pre-activation b + sum_i w_i x_i, each
+    # product rounded once and the terms summed by _fsum (the same float on every Python).
     if len(args) % 2 == 0:
         raise ValueError(f"linear: needs a bias, n weights and n inputs, got {len(args)} args")
     n = (len(args) - 1) // 2
-    return args[0] + sum(map(operator.mul, args[1 : n + 1], args[n + 1 :]))
+    return _fsum([args[0], *map(operator.mul, args[1 : n + 1], args[n + 1 :])])
 
 
 # =========================================================================================
@@ -301,7 +330,11 @@ def _pow_local(out: Any, a: Any, b: Any) -> Any:
     # to 0 (the limit from a > 0 along the exponent). For a < 0 it does not exist: NaN.
     if _data(a) > 0.0:
         return out * log(a)
-    return 0.0 if _data(a) == 0.0 and _data(b) >= 0.0 else math.nan
+    if _data(a) == 0.0 and _data(b) >= 0.0:
+        return 0.0
+    # NaN times the node rather than a constant NaN: under create_graph the derivatives of
+    # this NaN (d2/db2, d2/(da db)) must not exist either, and a constant's are 0.
+    return math.nan * out
 
 
 def _abs_local(out: Any, x: Any) -> float:
@@ -320,18 +353,42 @@ def _sqrt_local(out: Any, x: Any) -> Any:
     return math.inf if _data(out) == 0.0 else 0.5 / out
 
 
-def _tanh_local(out: Any, x: Any) -> Any:
-    # tanh'(x) = sech(x)**2 = 4 e / (1 + e)**2 with e = exp(-2|x|). The textbook 1 - tanh**2
-    # cancels to 0.0 for |x| > 19, but tanh'(20) is 1.7e-17. This form never cancels. The
-    # sign is a constant chosen from x (e <= 1, never overflowing), not abs(x): abs would put
-    # a kink into the rule, and create_graph would then give 0 for tanh'''(0), not -2.
+def _sech2(x: Any, tanh_x: Any) -> Any:
+    """sech(x)**2 = tanh'(x), given tanh(x); floats or Values, precise for every x.
+
+    Two forms, each used where neither it nor its own derivative (which create_graph takes
+    from this very expression) cancels:
+    - |x| < 1: 1 - tanh(x)**2. Its derivative -2 tanh(x) tanh'(x) is a product, exact near
+      0 (tanh''(3e-9) = -6e-9); the exp form's derivative would be a difference of two
+      terms near -2 and +2 there, keeping only 8 digits.
+    - |x| >= 1: 4 e / (1 + e)**2 with e = exp(-2|x|). Here 1 - tanh**2 cancels (to 0.0 for
+      |x| > 19, while tanh'(20) is 1.7e-17). The sign in the exponent is a constant chosen
+      from x, not abs(x), so that the rule has no kink for create_graph to differentiate.
+    """
+    size = abs(_data(x))
+    if size < 1.0:
+        return 1.0 - tanh_x**2
+    if size > 400.0:
+        # 0.0 in float64 from |x| = 373 on, and its derivatives too; here -2 x could even
+        # overflow a Value under create_graph (x = 1e308), although the float pass gives 0.
+        return 0.0
     e = exp((-2.0 if _data(x) >= 0.0 else 2.0) * x)
     return 4.0 * e / (1.0 + e) ** 2
 
 
+def _tanh_local(out: Any, x: Any) -> Any:
+    # tanh'(x) = sech(x)**2, written so that it and its derivative keep full precision.
+    return _sech2(x, out)
+
+
 def _sigmoid_local(out: Any, x: Any) -> Any:
-    # s(x) * (1 - s(x)) = s(x) * s(-x): the second form keeps full precision where s(x) is
-    # near 1 and 1 - s(x) would cancel.
+    # sigmoid'(x) = s(x) s(-x) = sech(x / 2)**2 / 4. The first form keeps full precision
+    # where s(x) is near 1 (1 - s(x) would cancel), but its derivative, s'(x) (s(-x) - s(x)),
+    # is a difference that cancels near 0 (sigmoid''(1e-9) would keep one digit); there the
+    # sech form, as (1 - tanh(x / 2)**2) / 4, has a product for derivative (see _sech2).
+    if abs(_data(x)) < 2.0:
+        t = tanh(0.5 * x)
+        return 0.25 * (1.0 - t**2)
     return out * sigmoid(-x)
 
 
@@ -357,20 +414,56 @@ def _elu_local(out: Any, x: Any, alpha: Any) -> Any:
 def _elu_alpha_local(out: Any, x: Any, alpha: Any) -> Any:
     if _data(x) > 0.0:
         return 0.0
-    return math.expm1(x) if is_number(x) else exp(x) - 1.0  # expm1: no cancellation near 0
+    # d/d(alpha) = expm1(x). On a Value that is x.elu(1.0) (x <= 0 here), which keeps
+    # expm1's precision near 0 where exp(x) - 1 would cancel, and has expm1's derivative.
+    return math.expm1(x) if is_number(x) else x.elu(1.0)
+
+
+def _normal_pdf(x: Any) -> Any:
+    # phi(x) = exp(-x**2 / 2) / sqrt(2 pi). Past |x| = 40 it is 0.0 in float64 (below
+    # 1e-347), and so are its derivatives; there x * x could overflow a Value (x = 1e300
+    # under create_graph) although the float pass gives 0.0.
+    if abs(_data(x)) > 40.0:
+        return 0.0
+    return exp(-0.5 * x * x) * _INV_SQRT2PI
+
+
+def _ndtr_local(out: Any, x: Any) -> Any:
+    # The standard normal density.
+    return _normal_pdf(x)
 
 
 def _gelu_local(out: Any, x: Any) -> Any:
     # gelu(x) = x * Phi(x) (Hendrycks & Gimpel 2016, exact form): gelu' = Phi(x) + x phi(x).
-    return ndtr(x) + x * exp(-0.5 * x * x) * _INV_SQRT2PI
+    return ndtr(x) + x * _normal_pdf(x)
 
 
-def _logsumexp_local(i: int, out: Any, xs: tuple[Any, ...]) -> Any:
-    # d/dx_i log sum_j exp(x_j) = softmax_i = exp(x_i - m) / sum_j exp(x_j - m) for any
-    # constant m; m = max(x) keeps every exp <= 1, and the division keeps full precision
-    # (exp(x_i - out) would carry out's rounding error, about 1e-13 at x = 1000).
-    m = max(_data(x) for x in xs)
-    return exp(xs[i] - m) / sum([exp(x - m) for x in xs])
+def softmax(xs: Sequence[Any]) -> list[Any]:
+    """softmax(xs) on floats or Values, precise at any magnitude, to first and second order.
+
+    With x_k the largest: p_k = 1 / (1 + sum_{j != k} exp(x_j - x_k)) and, for the others,
+    p_i = exp(x_i - x_k) * p_k. Every exp is <= 1, and no rounded logsumexp enters an
+    exponent (exp(x_i - logsumexp) loses all digits at x = 1e16). Under create_graph the
+    derivative of p_k comes out as p_k**2 * sum_j exp(x_j - x_k) = p_k (1 - p_k), a product,
+    rather than the difference p_k - p_k**2, which is 0.0 when p_k rounds to 1.
+    """
+    data = [_data(x) for x in xs]
+    k = max(range(len(xs)), key=data.__getitem__)  # a NaN anywhere makes every p_i NaN
+    # exp(d) is 0.0 below d = -745.2; far below, d itself may overflow a Value under
+    # create_graph (-1e308 - 1e308) although the float pass gives 0.0. NaN takes exp.
+    others = [
+        0.0 if data[j] - data[k] < -746.0 else exp(x - xs[k]) for j, x in enumerate(xs) if j != k
+    ]
+    p_k = 1.0 / (1.0 + _sum_of(others))
+    scaled = iter(others)
+    return [p_k if j == k else next(scaled) * p_k for j in range(len(xs))]
+
+
+def _logsumexp_local(i: int, out: Any, xs: Sequence[Any]) -> Any:
+    # d/dx_i log sum_j exp(x_j) = softmax_i(x), precise also to second order (see there).
+    # Each argument's rule computes the whole softmax (n exps): fine for the few classes
+    # of a classifier, and a derivative nobody needs is still never computed.
+    return softmax(xs)[i]
 
 
 def _linear_local(i: int, out: Any, args: tuple[Any, ...]) -> Any:
@@ -396,7 +489,6 @@ _TABLE = (
     Op("sin", "sin", 1, _sin_forward, (lambda out, x: cos(x),), ("cos({0})",)),
     Op("cos", "cos", 1, _cos_forward, (lambda out, x: -sin(x),), ("-sin({0})",)),
     Op("softplus", "softplus", 1, _softplus_forward, (lambda out, x: sigmoid(x),), ("sigmoid({0})",)),  # noqa: E501
-    Op("ndtr", "ndtr", 1, _ndtr_forward, (lambda out, x: exp(-0.5 * x * x) * _INV_SQRT2PI,), ("exp(-{0}**2 / 2) / sqrt(2 pi)",)),  # noqa: E501
     Op("sum", "sum", None, _sum_forward, (1.0,), ("1",)),
     # -- tricky rules, defined above with their reasons -----------------------------------
     Op("pow", "**", 2, _pow_forward, (_pow_base_local, _pow_local), ("{1} * {0}**({1} - 1)", "{0}**{1} * log({0})")),  # noqa: E501
@@ -409,6 +501,7 @@ _TABLE = (
     Op("relu", "relu", 1, _relu_forward, (_relu_local,), ("1 if {0} > 0 else 0",)),
     Op("leaky_relu", "leaky_relu", 2, _leaky_relu_forward, (_leaky_relu_local, _leaky_relu_slope_local), ("1 if {0} > 0 else {1}", "0 if {0} > 0 else {0}")),  # noqa: E501
     Op("elu", "elu", 2, _elu_forward, (_elu_local, _elu_alpha_local), ("1 if {0} > 0 else {1} * exp({0})", "0 if {0} > 0 else exp({0}) - 1")),  # noqa: E501
+    Op("ndtr", "ndtr", 1, _ndtr_forward, (_ndtr_local,), ("exp(-{0}**2 / 2) / sqrt(2 pi)",)),
     Op("gelu", "gelu", 1, _gelu_forward, (_gelu_local,), ("Phi({0}) + {0} * phi({0})",)),
     Op("logsumexp", "logsumexp", None, _logsumexp_forward, (_logsumexp_local,), ("exp({i} - {out})",)),  # noqa: E501
     Op("linear", "w·x+b", None, _linear_forward, (1.0, _linear_local), ("1", "{pair}")),
@@ -428,6 +521,8 @@ OPS: dict[str, Op] = {op.name: op for op in _TABLE}
 
 def _call(name: str, x: Any, float_forward: Callable[[float], float]) -> Any:
     """Apply a unary op to a number (float result) or to a Value (graph node)."""
+    if type(x) is float:
+        return float_forward(x)
     if is_number(x):
         return float_forward(float(x))
     method = getattr(x, name, None)
@@ -438,7 +533,7 @@ def _call(name: str, x: Any, float_forward: Callable[[float], float]) -> Any:
 
 def exp(x: Any) -> Any:
     """e**x. Number -> float, Value -> Value. Raises OverflowError past x ~ 709.78."""
-    return _call("exp", x, lambda v: _finite_or_raise("exp", v, _exp_forward(v)))
+    return _call("exp", x, _exp_forward)
 
 
 def log(x: Any) -> Any:

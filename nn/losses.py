@@ -7,7 +7,7 @@ batch of a thousand samples does not make a chain of a thousand additions.
 - `mse_loss`: (x - y)**2 (torch.nn.functional.mse_loss);
 - `hinge_loss`: max(0, 1 - y * s) for labels y = +-1, the max-margin (SVM) loss of
   micrograd's demo;
-- `binary_cross_entropy_with_logits`: softplus(x) - y * x, the stable form of
+- `binary_cross_entropy_with_logits`: (1 - y) softplus(x) + y softplus(-x), the stable form of
   -[y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] (torch's function of the same name);
 - `cross_entropy(logits, target)`: logsumexp(logits) - logits[target], never overflowing
   (torch.nn.functional.cross_entropy with class-index targets).
@@ -110,8 +110,8 @@ def hinge_loss(input: Any, target: Any, reduction: str = "mean") -> Value:
 def binary_cross_entropy_with_logits(input: Any, target: Any, reduction: str = "mean") -> Value:
     """Binary cross entropy on logits x with targets y in [0, 1], stable for any x.
 
-    Each term is -[y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] = softplus(x) - y * x,
-    which neither overflows nor loses precision for large |x|
+    Each term is -[y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))]
+    = (1 - y) softplus(x) + y softplus(-x), which neither overflows nor cancels for any x
     (torch.nn.functional.binary_cross_entropy_with_logits).
 
     Raises:
@@ -124,7 +124,9 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, reduction: str = "
     for i, y in enumerate(ys):
         if not 0.0 <= y <= 1.0:
             raise ValueError(f"{where}: targets must be in [0, 1], got {y!r} at index {i}")
-    terms = [autograd.softplus(x) - y * x if y else autograd.softplus(x) for x, y in zip(xs, ys)]
+    # softplus(x) - y x = (1 - y) softplus(x) + y softplus(-x): two terms >= 0, so nothing
+    # cancels; softplus(50) - 50 would be 0.0, where the loss is 1.9e-22.
+    terms = [(1.0 - y) * autograd.softplus(x) + y * autograd.softplus(-x) for x, y in zip(xs, ys)]
     return _reduce(terms, reduction, where)
 
 
@@ -140,9 +142,22 @@ def _one_cross_entropy(logits: Sequence[Any], target: Any, index: int | None) ->
         raise TypeError(f"{where}: target must be a class index (int), got {target!r}")
     if not 0 <= target < len(logits):
         raise ValueError(f"{where}: target {target} is out of range for {len(logits)} classes")
-    # -log softmax(logits)[target] = logsumexp(logits) - logits[target]; logsumexp shifts by
-    # the maximum, so logits of 800 or -800 are fine.
-    return autograd.logsumexp(logits) - logits[target]
+    # -log softmax(logits)[target] = logsumexp(logits) - x_t
+    #                              = (x_k - x_t) + logsumexp(0, x_j - x_k for j != k),
+    # with x_k the largest logit. Both terms are >= 0, so nothing cancels: a large
+    # logsumexp, rounded, minus x_t would keep only the digits left over (at logits near
+    # 1e16, none). When the target is the largest, its gradient comes out as
+    # -sum_{j != t} softmax_j, not softmax_t - 1, which cancels where softmax_t is near 1.
+    for x in logits:
+        if not _is_scalar(x):
+            raise TypeError(f"{where}: logits must be Values or numbers, got {type(x).__name__}")
+    data = [x.data if isinstance(x, Value) else float(x) for x in logits]
+    k = max(range(len(logits)), key=data.__getitem__)
+    x_k = logits[k]
+    if len(logits) == 1:  # logsumexp([x]) - x is exactly 0, a function of x all the same
+        return autograd.logsumexp(logits) - x_k
+    shifted = autograd.logsumexp([0.0, *(x - x_k for j, x in enumerate(logits) if j != k)])
+    return shifted if k == target else (x_k - logits[target]) + shifted
 
 
 def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
