@@ -292,6 +292,44 @@ def test_page_zooms_with_the_wheel_and_the_buttons_and_pans_by_drag(page, tmp_pa
     assert page.errors == []
 
 
+def test_page_zooms_with_a_pinch(browser, tmp_path):
+    context = browser.new_context(
+        viewport={"width": WIDTH, "height": 900}, has_touch=True, reduced_motion="reduce"
+    )
+    try:
+        pg = context.new_page()
+        path = tmp_path / "pinch.html"
+        BackwardStepper(mlp_sample(False)).save_html(path)
+        pg.goto(path.as_uri())
+        root = pg.locator(".chainrule-stepper")
+        root.wait_for()
+        box = root.locator(".crs-viewport").bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+        def scale():
+            return pg.evaluate(
+                "() => new DOMMatrix(getComputedStyle(document.querySelector('.crs-canvas'))"
+                ".transform).a"
+            )
+
+        before = scale()
+        cdp = context.new_cdp_session(pg)
+
+        def touch(kind, points):
+            points = [{"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)]
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+        touch("touchStart", [(cx - 50, cy), (cx + 50, cy)])
+        for d in range(60, 160, 20):  # two fingers move apart: 120 px to 300 px
+            touch("touchMove", [(cx - d, cy), (cx + d, cy)])
+        touch("touchEnd", [])
+        # Zoomed by the ratio of the fingers' distances, measured from the first move
+        # (each finger's move is an event of its own, so that is 110-120 px, not 100).
+        assert 300 / 120 <= scale() / before <= 300 / 110
+    finally:
+        context.close()
+
+
 def test_page_play_pause_and_the_neighbourhood_view(page, tmp_path):
     root = open_page(page, tmp_path, readme_example, "play")
     root.click(position={"x": 5, "y": 5})  # a click gives the stepper focus
