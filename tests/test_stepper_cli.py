@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +90,20 @@ def test_step_to_a_path_that_cannot_be_written_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "save_html: cannot write" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.html"]  # no temporary file
+
+
+@needs_dot
+def test_the_readme_step_command_writes_the_committed_page(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```bash\n(chainrule step .*?)\n```", readme)
+    assert match, "no `chainrule step` command in the README"
+    args = shlex.split(match.group(1))[1:]
+    output = args.index("-o") + 1
+    assert args[output] == "docs/stepper.html" and "docs/stepper.html" in readme
+    committed = payload((root / "docs" / "stepper.html").read_text(encoding="utf-8"))
+    args[output] = str(tmp_path / "stepper.html")
+    assert cli.main(args) == 0
+    fresh = payload((tmp_path / "stepper.html").read_text(encoding="utf-8"))
+    # The same pass (the picture's coordinates may differ with Graphviz's version).
+    assert fresh["lines"] == committed["lines"] and fresh["steps"] == committed["steps"]
