@@ -86,6 +86,10 @@ _NEURON_OPS = frozenset(
     {"add", "sum", "linear", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "gelu", "softplus"}
 )
 
+# Ops whose operand order changes the result: their edges are labelled 1st and 2nd.
+_ORDERED_OPS = frozenset({"sub", "div", "pow"})
+_ROLES = ("1st", "2nd")
+
 # graphviz's record labels give { } | < > and space a meaning; a backslash escapes them.
 # Backslash itself and " are escaped too, so any label is shown exactly as it is.
 _RECORD_SPECIAL = re.compile(r'([{}|<>"\\])')
@@ -100,7 +104,12 @@ def record_escape(text: str) -> str:
 
 
 def format_number(x: float) -> str:
-    """A float in 4 significant digits for a picture: `-6.0`, `0.7071`, `1.699e-17`, `inf`."""
+    """A float in 4 significant digits for a picture: `-6.0`, `0.7071`, `1.699e-17`, `inf`.
+
+    Zero is always `0.0`: a learner reads IEEE's negative zero, `-0.0`, as a bug.
+    """
+    if x == 0.0:
+        x = 0.0
     text = f"{x:.4g}"
     if re.fullmatch(r"-?\d+", text):
         text += ".0"  # "6" reads as an integer; the engine's numbers are floats
@@ -242,11 +251,20 @@ def _draw(
     cluster_by: str | None = None,
     state: Callable[[Value], str] | None = None,
     title: str = "",
+    names: Callable[[Value], str] | None = None,
+    grad_text: Callable[[Value], str] | None = None,
+    svg_ids: bool = False,
+    stacked: bool = False,
 ) -> graphviz.Digraph:
     """draw_dot, plus what the stepper needs.
 
     `state(v)` returns "done", "current" or "pending" for each Value: pending Values are
-    greyed and show their gradient so far; "current" is highlighted.
+    greyed and show their gradient so far; "current" is highlighted. `names(v)` is the
+    name in v's box (default: its label or v<i>); `grad_text(v)` the text of its grad
+    field. `svg_ids=True` gives every node and edge an SVG id (v3, op3, c3_1; e3_0 for the
+    edge into op3 from argument 0, o3 for op3 -> v3) and every node the class of its
+    state, for the stepper's browser code. `stacked=True` stacks a box's fields (name,
+    data, grad) instead of setting them side by side: a narrower picture.
     """
     graph_class = _graph_class()
     import graphviz
@@ -338,6 +356,8 @@ def _draw(
     links: set[tuple[Value, int]] = set()  # (value, row) pairs with a "from" box drawn
 
     def emit(v: Value, name: str, attrs: dict[str, str]) -> None:
+        if svg_ids:
+            attrs = {**attrs, "id": name, "class": state(v) if state is not None else "done"}
         scratch = graphviz.Digraph()
         scratch.node(name, **attrs)
         if row_bodies is not None:
@@ -350,14 +370,17 @@ def _draw(
         i = index[v]
         kind = "parameter" if is_parameter(v) else "leaf" if v.is_leaf else "computed"
         node_state = state(v) if state is not None else "done"
-        fields = [record_escape(v.label or f"v{i}"), f"data {format_number(v.data)}"]
-        if show_grad:
+        name = names(v) if names is not None else v.label or f"v{i}"
+        fields = [record_escape(name), f"data {format_number(v.data)}"]
+        if grad_text is not None:
+            fields.append(record_escape(grad_text(v)))
+        elif show_grad:
             grad = format_number(v.grad)
             fields.append(f"grad {grad}" if node_state != "pending" else f"grad so far {grad}")
         # No spaces around the separators: graphviz 2.43 drops the spaces inside a field that
         # starts with a space and then a non-ASCII letter ("{ é ü|...}" shows "éü").
         record = "|".join(fields)
-        if rankdir in ("LR", "RL"):
+        if (rankdir in ("LR", "RL")) != stacked:
             record = "{" + record + "}"  # fields side by side, as micrograd draws them
         attrs = {"label": graphviz.nohtml(record), "shape": "record"}
         attrs["style"] = "filled"
@@ -386,7 +409,9 @@ def _draw(
         flow = {"color": "red", "penwidth": "2"} if node_state == "current" else {}
         op_attrs.update(flow)
         emit(v, f"op{i}", op_attrs)
-        edges.edge(f"op{i}", f"v{i}")
+        edges.edge(f"op{i}", f"v{i}", **({"id": f"o{i}"} if svg_ids else {}))
+        # Which operand is which matters for - / **: the edges say "1st" and "2nd".
+        ordered = v.op.name in _ORDERED_OPS and len(v.args) == 2
         for position, arg in enumerate(v.args):
             if isinstance(arg, Value):
                 local = v.local_grads[position]
@@ -397,6 +422,14 @@ def _draw(
                     if show_local_grads
                     else {}
                 )
+                if ordered:
+                    role = _ROLES[position]
+                    edge_attrs["label"] = (
+                        f"{role}: {edge_attrs['label']}" if "label" in edge_attrs else role
+                    )
+                    edge_attrs.setdefault("fontcolor", "gray30")
+                if svg_ids:
+                    edge_attrs["id"] = f"e{i}_{position}"
                 edge_attrs.update(flow)
                 source = f"v{index[arg]}"
                 if row[arg] != row[v]:
@@ -426,7 +459,12 @@ def _draw(
                 }
                 name = f"c{i}_{position}"
                 emit(v, name, const_attrs)
-                edges.edge(name, f"op{i}", style="dashed")
+                const_edge = {"style": "dashed"}
+                if ordered:
+                    const_edge.update(label=_ROLES[position], fontcolor="gray30")
+                if svg_ids:
+                    const_edge["id"] = f"e{i}_{position}"
+                edges.edge(name, f"op{i}", **const_edge)
 
     if shown is not None:
         hidden = len(order) - len(drawn)

@@ -242,8 +242,80 @@ def add_predict_parser(subparsers: Any) -> None:
     p.set_defaults(func=run_predict)
 
 
+# -----------------------------------------------------------------------------------------
+# step: a formula's backward pass as one self-contained web page
+# -----------------------------------------------------------------------------------------
+
+
+def add_step_parser(subparsers: Any) -> None:
+    """`chainrule step FORMULA --set NAME=VALUE ... -o steps.html` (the formula and --set
+    rules of `chainrule draw`)."""
+    p = subparsers.add_parser(
+        "step",
+        help="write a web page that steps through the backward pass of a formula",
+        description=(
+            "Parse a formula as `chainrule draw` does (numbers, variables, + - * / ** and "
+            "functions such as tanh, exp, log, relu, sigmoid) and write one self-contained "
+            "HTML page (no network needed) that steps through its backward pass."
+        ),
+    )
+    p.add_argument("expression", help='the formula, e.g. "tanh(x*w + b)"')
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        dest="assignments",
+        help="the value of every variable, e.g. --set x=1 w=-2 b=0.5",
+    )
+    p.add_argument("-o", "--output", required=True, help="the page to write, e.g. steps.html")
+    p.set_defaults(func=run_step)
+
+
+def run_step(args: argparse.Namespace) -> int:
+    """Handle `step`: parse, write the page. Returns 0; user errors raise CLIError."""
+    from autograd.draw_cli import CommandError, _parse_assignments
+    from autograd.expression import ExpressionError, parse_expression
+    from autograd.stepper import BackwardStepper
+
+    out_path = Path(args.output)
+    if out_path.suffix.lower() not in (".html", ".htm"):
+        raise CLIError(f"-o {args.output}: the page must end in .html")
+    if not out_path.parent.is_dir():
+        raise CLIError(f"-o {args.output}: directory {str(out_path.parent)!r} does not exist")
+    try:
+        values = _parse_assignments(args.assignments)
+        out, leaves = parse_expression(args.expression, values)
+    except (CommandError, ExpressionError) as error:
+        raise CLIError(str(error)) from None
+    unused = sorted(set(values) - set(leaves))
+    if unused:
+        raise CLIError(f"--set {unused[0]}: {unused[0]!r} does not appear in {args.expression!r}")
+    try:
+        import graphviz
+
+        stepper = BackwardStepper(out)
+        stepper.save_html(out_path, title=f"Backward pass of {args.expression}")
+    except ImportError as error:
+        raise CLIError(str(error)) from None
+    except graphviz.ExecutableNotFound:
+        from autograd.draw import DOT_INSTALL_HINT
+
+        raise CLIError(DOT_INSTALL_HINT) from None
+    from autograd.draw import format_number
+
+    print(f"{out.label} = {format_number(out.data)}; {len(stepper)} steps")
+    print(f"wrote {out_path}")
+    return 0
+
+
 #: Each entry adds one subcommand; add a new one here.
-COMMANDS: list[Callable[[Any], Any]] = [add_train_parser, add_predict_parser, add_draw_command]
+COMMANDS: list[Callable[[Any], Any]] = [
+    add_train_parser,
+    add_predict_parser,
+    add_draw_command,
+    add_step_parser,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

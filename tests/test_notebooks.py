@@ -9,6 +9,7 @@ outputs, for the notebooks whose numbers are known.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from pathlib import Path
@@ -115,8 +116,28 @@ def test_notebook_executes_and_shows_its_numbers(path, monkeypatch):
         assert expected in text, f"{path.name}: expected output {expected!r} not found"
     if path.name in ("01_backprop_by_hand.ipynb", "02_a_neuron.ipynb") and _has_dot():
         assert "<svg" in text  # the graphs rendered
+        check_stepper_widget(notebook)
     if path.name == "03_training_an_mlp.ipynb":
         check_training(notebook, text)
+
+
+def check_stepper_widget(notebook) -> None:
+    """The last cell shows the stepper widget at step 0, after a static picture of it for
+    viewers without widgets (GitHub, nbviewer, a restarted kernel)."""
+    outputs = notebook.cells[-1].outputs
+    mimes = [set(o.get("data", {})) for o in outputs]
+    assert any("application/vnd.jupyter.widget-view+json" in m for m in mimes), mimes
+    fallback = next(
+        o["data"]["text/html"]
+        for o in outputs
+        if "chainrule-stepper-fallback" in o.get("data", {}).get("text/html", "")
+    )
+    assert "step 0 of " in fallback and "<script" not in fallback
+    # The picture is an image (a sanitiser keeps it where it would remove inline SVG).
+    found = re.search(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', fallback)
+    assert found and base64.b64decode(found.group(1)).startswith(b"<svg")
+    # The fallback comes first: the widget hides it while it runs.
+    assert "text/html" in mimes[0]
 
 
 def check_training(notebook, text: str) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import html
+import json
+import math
 import random
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -264,8 +270,16 @@ def test_jupyter_display_shows_the_explanation_and_the_svg():
     stepper.step()
     bundle = stepper._repr_mimebundle_()
     assert "step 1 of 7" in bundle["text/plain"]
-    assert "<svg" in bundle["text/html"] and "step 1 of 7" in bundle["text/html"]
-    assert "<?xml" not in bundle["text/html"]
+    assert "step 1 of 7" in bundle["text/html"]
+    svg = picture_of(bundle["text/html"])
+    assert svg.startswith("<svg") and "<?xml" not in svg
+
+
+def picture_of(fragment: str) -> str:
+    """The SVG inside a static fragment's <img> (a data: URI, which sanitisers keep)."""
+    found = re.search(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', fragment)
+    assert found, fragment[:200]
+    return base64.b64decode(found.group(1)).decode("utf-8")
 
 
 def test_jupyter_display_without_dot_shows_the_hint(monkeypatch, tmp_path):
@@ -276,35 +290,46 @@ def test_jupyter_display_without_dot_shows_the_hint(monkeypatch, tmp_path):
     assert "apt-get install graphviz" in html and "<svg" not in html
 
 
-def test_widget_controls_move_the_stepper():
-    pytest.importorskip("ipywidgets")
+def test_widget_and_stepper_stay_in_step_both_ways():
+    pytest.importorskip("anywidget")
     L, _ = small_graph()
     stepper = BackwardStepper(L)
-    box = stepper.widget()
-    play, previous, slider, following = box.children[0].children
-    picture = box.children[1]
-    assert (slider.min, slider.max) == (0, 7)
+    w = stepper.widget()
+    other = stepper.widget()
+    assert w.position == 0 and other.position == 0  # starts at step 0
+    w.position = 3  # the browser moved: the stepper and every other widget follow
+    assert stepper.position == 3 and other.position == 3
+    assert "step 3 of 7" in stepper.explain()
+    stepper.step()  # Python moved: every widget follows
+    assert w.position == 4 and other.position == 4
+    stepper.back()
+    stepper.back()
+    assert w.position == 2 and other.position == 2
+    stepper.reset()
+    assert w.position == 0 and grads(L) == [0.0] * 7
+    w.position = 7
+    expected, _ = small_graph()
+    expected.backward()
+    assert grads(L) == grads(expected)
 
-    slider.value = 3
-    assert stepper.position == 3
-    assert "step 3 of 7" in picture.value
-    following.click()
-    assert stepper.position == 4 and slider.value == 4
-    previous.click()
-    previous.click()
-    assert stepper.position == 2
-    play.value = 6  # Play is linked to the slider in the kernel, so it moves the stepper too
-    assert stepper.position == 6 and slider.value == 6
-    assert "step 6 of 7" in picture.value
-    slider.value = 0
-    assert stepper.position == 0 and grads(L) == [0.0] * 7
 
-
-def test_widget_without_ipywidgets_says_which_extra_to_install(monkeypatch):
+def test_widget_opens_at_the_steppers_position_and_checks_its_interval():
+    pytest.importorskip("anywidget")
     L, _ = small_graph()
     stepper = BackwardStepper(L)
-    monkeypatch.setitem(sys.modules, "ipywidgets", None)
-    with pytest.raises(ImportError, match=re.escape('pip install "chainrule[notebooks]"')):
+    stepper.goto(2)
+    assert stepper.widget().position == 2
+    with pytest.raises(ValueError, match="interval_ms must be a positive int, got 0"):
+        stepper.widget(interval_ms=0)
+
+
+def test_widget_without_anywidget_says_which_extra_to_install(monkeypatch):
+    L, _ = small_graph()
+    stepper = BackwardStepper(L)
+    monkeypatch.setitem(sys.modules, "anywidget", None)
+    monkeypatch.setattr(autograd.stepper, "_WIDGET_CLASS", None)
+    hint = 'needs anywidget: pip install "chainrule[notebooks]"'
+    with pytest.raises(ImportError, match=re.escape(hint)):
         stepper.widget()
 
 
@@ -358,3 +383,258 @@ def test_property_stepping_equals_backward_and_back_is_exact(recipe, data):
     assert grads(root) == grads(expected)
     stepper.goto(middle)
     assert grads(root) == at_middle
+
+
+# -- the browser's record, the picture, the page --------------------------------------------
+
+
+def payload_of(stepper):
+    return stepper._payload()
+
+
+def test_a_leaf_or_a_non_value_is_refused_with_a_clear_error():
+    with pytest.raises(ValueError, match=r"x is a leaf .* no backward pass to step through"):
+        BackwardStepper(Value(1.0, label="x"))
+    with pytest.raises(TypeError, match="root must be a Value, got list"):
+        BackwardStepper([Value(1.0)])  # type: ignore[arg-type]
+
+
+def test_the_root_is_named_in_the_picture_as_the_text_names_it():
+    x = Value(1.0, label="x")
+    y = (x * 2.0).tanh()  # unlabelled: the text calls it L
+    stepper = BackwardStepper(y)
+    assert stepper.name(y) == "L" and "dL/dL" in stepper.explain()
+    assert 'label="{L|' in stepper.draw().source
+    y.label = "tanh(x * 2.0)"  # a formula is no name: L again, in both
+    stepper = BackwardStepper(y)
+    assert stepper.name(y) == "L" and 'label="{L|' in stepper.draw().source
+
+
+def test_numbers_never_show_negative_zero():
+    x = Value(0.0, label="x")
+    y = x * -1.0  # dy/dx = -1, and y.data = -0.0
+    z = y * 0.0
+    z.label = "z"
+    stepper = BackwardStepper(z)
+    stepper.run()
+    texts = [stepper._lines(p) for p in range(len(stepper) + 1)]
+    flat = json.dumps(texts)
+    assert "-0.0" not in flat and "-0" not in re.sub(r"-0\.\d*[1-9]", "", flat)
+    assert "-0.0" not in json.dumps(payload_of(stepper)["values"])
+    assert autograd.draw.format_number(-0.0) == "0.0"
+
+
+def test_a_second_contribution_shows_the_running_sum():
+    x = Value(3.0, label="x")
+    y = x * x  # x gets two contributions in one step
+    y.label = "y"
+    stepper = BackwardStepper(y)
+    stepper.step()
+    lines = stepper.explain().splitlines()
+    assert lines[1] == "  dy/dx += dy/dy * ∂y/∂x = 1.0 * 3.0 = 3.0    (∂y/∂x = x)"
+    assert lines[2] == (
+        "  dy/dx += dy/dy * ∂y/∂x = 1.0 * 3.0 = 3.0    (∂y/∂x = x)    running sum: 3.0 + 3.0 = 6.0"
+    )
+    # Across steps too: a = x + x*2 reaches x from two nodes.
+    x = Value(1.5, label="x")
+    t = x * 2.0
+    t.label = "t"
+    a = x + t
+    a.label = "a"
+    stepper = BackwardStepper(a)
+    stepper.goto(2)  # a, then t (x already has 1.0 from a)
+    assert stepper.explain().splitlines()[1].endswith("running sum: 1.0 + 2.0 = 3.0")
+
+
+def test_the_record_holds_exactly_the_engines_gradients():
+    for seed in range(3):
+        root = random_graph(seed)
+        stepper = BackwardStepper(root)
+        payload = payload_of(stepper)
+        stepper.run()
+        # Replay the record as the browser does: plain assignments, no arithmetic.
+        grads_ = [v["grad0"][1] for v in payload["values"]]
+        for s in payload["steps"]:
+            for i, g in s["sets"]:
+                grads_[i] = g[1]
+            for i, _, g, _ in s["edges"]:
+                grads_[i] = g[1]
+        assert grads_ == [repr(v.grad + 0.0) for v in topological_order(root)]
+        assert len(payload["lines"]) == len(stepper) + 1
+        assert payload["lines"][3] == stepper._lines(3)
+
+
+def test_lines_give_short_and_full_precision_numbers():
+    x = Value(1.0 / 3.0, label="x")
+    y = x * 3.0
+    y.label = "y"
+    stepper = BackwardStepper(y)
+    stepper.step()
+    numbers = [seg for line in stepper._lines(1) for seg in line if isinstance(seg, list)]
+    assert ["3.0", "3.0"] in numbers and ["1.0", "1.0"] in numbers
+    x2 = Value(2.0, label="x")
+    z = (x2 / 3.0).tanh()
+    z.label = "z"
+    stepper = BackwardStepper(z)
+    stepper.step()
+    local = stepper._lines(1)[1][3]
+    want = 1.0 - math.tanh(2.0 / 3.0) ** 2  # 0.66036...
+    assert local[0] == "0.6604"
+    assert math.isclose(float(local[1]), want, rel_tol=1e-15) and len(local[1]) > 12
+
+
+@needs_dot
+def test_the_layout_is_made_once_with_ids_classes_and_room_for_every_grad():
+    L, _ = small_graph()
+    stepper = BackwardStepper(L)
+    svg = stepper._layout_svg()
+    assert stepper._layout_svg() is svg  # laid out once
+    ids = re.findall(r'<g id="([^"]+)" class="node done"', svg)
+    ops = [f"op{i}" for i, v in enumerate(topological_order(L)) if v.op is not None]
+    assert len(ops) == 3 and sorted(ids) == sorted([f"v{i}" for i in range(7)] + ops)
+    assert re.findall(r'<g id="(e\d+_\d|o\d+)" class="edge"', svg)
+    # Each grad field was laid out for its widest text (here the final one, "grad -4.0" for
+    # b, which starts at 0.0), and the browser only changes the text.
+    fields = re.findall(r">grad ([^<]*)<", html.unescape(svg))
+    assert sorted(fields) == sorted(["6.0", "-4.0", "-2.0", "-2.0", "-2.0", "4.0", "1.0"])
+
+
+@needs_dot
+def test_operand_order_is_drawn_for_sub_div_and_pow():
+    a, b = Value(3.0, label="a"), Value(2.0, label="b")
+    for out in (a - b, a / b, a**b, a - 1.0):
+        source = autograd.draw_dot(out).source
+        assert 'label="1st"' in source and 'label="2nd"' in source, source
+    source = autograd.draw_dot(a * b).source
+    assert "1st" not in source  # order does not matter for *
+
+
+@needs_dot
+def test_the_static_picture_shows_the_step_without_css_or_script():
+    L, _ = small_graph()
+    stepper = BackwardStepper(L)
+    e = next(v for v in stepper.order if v.label == "e")
+    stepper.goto(stepper.order.index(e) + 1)  # e's step
+    html_ = stepper._static_html(uid="abc")
+    assert 'class="chainrule-stepper-fallback" data-stepper="abc"' in html_
+    assert f"step {stepper.position} of 7: e = a * b" in html_
+    assert "<script" not in html_ and "<style" not in html_
+    svg = picture_of(html_)
+    assert "<script" not in svg and "<style" not in svg
+    e_index = topological_order(L).index(next(v for v in stepper.order if v.label == "e"))
+    group = re.search(rf'<g id="v{e_index}" class="node current">(.*?)</g>', svg, re.S)
+    assert group and 'fill="gold"' in group.group(1) and "grad -2.0" in group.group(1)
+
+
+@needs_dot
+def test_save_html_writes_one_self_contained_page(tmp_path):
+    L, _ = small_graph()
+    path = BackwardStepper(L).save_html(tmp_path / "steps.html")
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<svg" in page and "chainrule-stepper" in page  # the picture and the module, inline
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing from the network
+    assert "import(" in page and 'from "' not in page
+    assert [p.name for p in tmp_path.iterdir()] == ["steps.html"]  # no temporary file left
+
+
+@needs_dot
+def test_save_html_to_an_unwritable_path_is_one_clear_error_and_writes_nothing(tmp_path):
+    L, _ = small_graph()
+    stepper = BackwardStepper(L)
+    not_a_dir = tmp_path / "file.txt"
+    not_a_dir.write_text("x")
+    with pytest.raises(OSError, match=r"save_html: cannot write .*file\.txt/steps\.html"):
+        stepper.save_html(not_a_dir / "steps.html")
+    target = tmp_path / "a_directory"
+    target.mkdir()
+    with pytest.raises(OSError, match="save_html: cannot write"):
+        stepper.save_html(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_directory", "file.txt"]
+    assert list(target.iterdir()) == []
+    # An existing page is replaced whole or not at all.
+    good = tmp_path / "good.html"
+    good.write_text("old")
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    import os as os_
+
+    real = os_.replace
+    try:
+        os_.replace = fail  # type: ignore[assignment]
+        with pytest.raises(OSError, match="No space left"):
+            stepper.save_html(good)
+    finally:
+        os_.replace = real  # type: ignore[assignment]
+    assert good.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_directory", "file.txt", "good.html"]
+
+
+def test_a_graph_too_big_to_draw_whole_is_stepped_in_neighbourhood_view(monkeypatch):
+    monkeypatch.setattr(autograd.stepper, "PICTURE_LIMIT", 5)
+    L, _ = small_graph()
+    stepper = BackwardStepper(L)
+    assert stepper.neighbourhood_only
+    payload = payload_of(stepper)
+    assert payload["svg"] is None and payload["values"][0]["consumers"]
+    assert "more than 5: no whole picture" in stepper._static_html()
+    monkeypatch.setattr(autograd.stepper, "BROWSER_LIMIT", 5)
+    with pytest.raises(ValueError, match="7 values, more than the 5 the browser view takes"):
+        stepper.widget()
+
+
+def test_big_mlp_samples_record_every_step():
+    pytest.importorskip("nn")
+    from nn import MLP
+
+    for sizes, expand in (([4, 4, 1], True), ([16, 16, 1], False)):
+        model = MLP(2, sizes, seed=0, expand=expand)
+        loss = (model([Value(0.5), Value(-1.5)]) - 1.0) ** 2
+        stepper = BackwardStepper(loss)
+        payload = payload_of(stepper)
+        assert len(payload["steps"]) == len(stepper) == len(topological_order(loss))
+        stepper.run()
+        expected = (MLP(2, sizes, seed=0, expand=expand)([Value(0.5), Value(-1.5)]) - 1.0) ** 2
+        expected.backward()
+        assert grads(loss) == grads(expected)
+
+
+def test_the_readme_states_the_picture_limit():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"{autograd.stepper.PICTURE_LIMIT:,} values is shown as each step's neighbourhood" in (
+        " ".join(readme.split())
+    )
+
+
+class _Handle:
+    """Stands in for IPython's DisplayHandle: records what the static picture became."""
+
+    def __init__(self):
+        self.updates = []
+
+    def update(self, obj):
+        self.updates.append(obj.data)
+
+
+@needs_dot
+def test_the_widgets_static_picture_follows_the_stepper():
+    pytest.importorskip("anywidget")
+    L, _ = small_graph()
+    stepper = BackwardStepper(L)
+    w = stepper.widget()
+    handle = _Handle()
+    w._fallbacks = [handle]
+    stepper.goto(3)  # no event loop running: redrawn at once
+    assert len(handle.updates) == 1 and "step 3 of 7" in handle.updates[0]
+    assert f'data-stepper="{w.uid}"' in handle.updates[0]
+
+    async def play():
+        for position in (4, 5, 6):
+            w.position = position  # as the browser does while playing
+        await asyncio.sleep(autograd.stepper.FALLBACK_DELAY_S + 0.3)
+
+    asyncio.run(play())
+    # Redrawn once, when the stepping stopped, at the step it stopped at.
+    assert len(handle.updates) == 2 and "step 6 of 7" in handle.updates[1]
