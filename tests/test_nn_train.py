@@ -182,8 +182,9 @@ def test_divergence_message_is_one_short_line(where):
 
     def model(row):
         calls["n"] += 1
-        # The batch forward is the first 6 calls (plus one probe); then the epoch's measure.
-        if (where == "batch" and calls["n"] > 1) or (where == "measure" and calls["n"] > 7):
+        # One probe, the untrained model's measure (6 calls), the batch forward (6), then the
+        # epoch's measure.
+        if (where == "batch" and calls["n"] > 7) or (where == "measure" and calls["n"] > 13):
             raise OverflowError(
                 "linear: result -inf is not finite for finite input(s)\n"
                 + ", ".join(["-1.0957469098e+117"] * 60)
@@ -198,4 +199,4 @@ def test_divergence_message_is_one_short_line(where):
     assert "\n" not in message and len(message) < 300, message
     assert message.startswith("training diverged at epoch 1, batch 1: the forward pass failed ")
     assert "(linear: result -inf is not finite for finite input(s) -1.0957469098e+117" in message
-    assert "...); the model keeps the last weights" in message
+    assert "...); the model keeps the untrained weights" in message
