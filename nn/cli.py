@@ -315,7 +315,11 @@ def _recipes_text() -> str:
     parts = []
     for name, recipe in RECIPES.items():
         flags = ", ".join(
-            "standardised" if k == "standardize" else f"--{k.replace('_', '-')} {v}"
+            "standardised"
+            if k == "standardize"
+            else ", ".join(f"{a}={b}" for a, b in v.items())
+            if k == "data"
+            else f"--{k.replace('_', '-')} {v}"
             for k, v in recipe.items()
         )
         parts.append(f"{name} ({flags or 'the defaults'})")
@@ -352,7 +356,8 @@ def _load_data(
             # Blobs have their own spread (cluster_std 1.0); --noise does not apply.
             X, y = make(args.samples, seed=args.seed)
         else:
-            X, y = make(args.samples, noise=args.noise, seed=args.seed)
+            shape = RECIPES.get(name, {}).get("data", {})
+            X, y = make(args.samples, noise=args.noise, seed=args.seed, **shape)
         k = int(y.max()) + 1
         return X, y, [f"x{i}" for i in range(X.shape[1])], [str(c) for c in range(k)], name, True
     d = datamod.load_dataset(name)
@@ -398,7 +403,7 @@ def _apply_recipe(args: argparse.Namespace, name: str) -> bool:
     the data set is standardised."""
     recipe = RECIPES.get(name, {})
     for key, value in recipe.items():
-        if key != "standardize" and getattr(args, key) in (None, "auto"):
+        if key not in ("standardize", "data") and getattr(args, key) in (None, "auto"):
             setattr(args, key, value)
     return bool(recipe.get("standardize"))
 
