@@ -176,14 +176,14 @@ def add_train_parser(subparsers: Any) -> None:
         "--hidden",
         type=_positive_int,
         nargs="+",
-        default=[16, 16],
+        default=None,
         metavar="N",
         help="hidden layer sizes (default: 16 16)",
     )
     model.add_argument(
         "--activation",
         choices=sorted(ACTIVATIONS),
-        default="relu",
+        default=None,
         help="hidden activation (default: relu)",
     )
     model.add_argument(
@@ -435,8 +435,10 @@ def _train(args: argparse.Namespace, out: RunDirectory) -> int:
     if len(X_train) == 0:
         raise CLIError(f"--test-size {test_size}: leaves no training data")
     standardize = _apply_recipe(args, source) if toy else True
-    if args.epochs is None:
-        args.epochs = 100
+    # The shared defaults, where neither a flag nor the data set's recipe set them.
+    for key, default in (("epochs", 100), ("hidden", [16, 16]), ("activation", "relu")):
+        if getattr(args, key) is None:
+            setattr(args, key, default)
     sizes_list = [X.shape[1], *args.hidden, n_out]
     batch = args.batch_size or len(X_train)
     need = _graph_bytes(sizes_list, batch)
@@ -529,7 +531,11 @@ def _train(args: argparse.Namespace, out: RunDirectory) -> int:
     files["loss.png"] = lambda p: plot_history(
         history, p, title=f"{source}, MLP {sizes}", val_label="test"
     )
-    if X.shape[1] == 2:
+    with np.errstate(over="ignore"):
+        drawable = bool(np.all(np.ptp(X, axis=0) < 1e300))  # matplotlib's axes overflow past it
+    if X.shape[1] == 2 and not drawable:
+        print("no decision_boundary.png: the features span more than a plot's axes can show")
+    if X.shape[1] == 2 and drawable:
         files["decision_boundary.png"] = lambda p: plot_decision_boundary(
             model,
             X,
@@ -553,6 +559,26 @@ def _train(args: argparse.Namespace, out: RunDirectory) -> int:
 # -----------------------------------------------------------------------------------------
 # predict
 # -----------------------------------------------------------------------------------------
+
+
+def _first_overflowing_row(model: MLP, X: np.ndarray) -> int | None:
+    """The first row whose forward pass overflows (or gives NaN) anywhere inside, or None.
+
+    Any overflow in a layer makes the prediction meaningless even when a later relu hides
+    it, so every floating-point overflow or invalid operation counts, not only the output.
+    """
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            model.forward_numpy(X)
+        return None
+    except FloatingPointError:
+        for i in range(len(X)):
+            try:
+                with np.errstate(over="raise", invalid="raise", divide="raise"):
+                    model.forward_numpy(X[i : i + 1])
+            except FloatingPointError:
+                return i
+    return None  # pragma: no cover - the whole batch failed, so some row does
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -592,12 +618,10 @@ def run_predict(args: argparse.Namespace) -> int:
                 f"--csv: {args.csv}: data row {i + 1}, column {features[j]!r}: the value is so "
                 "far from the training data that standardising it overflows float64"
             )
-    with np.errstate(all="ignore"):  # an overflow is reported below, by row
-        out = np.asarray(model.forward_numpy(X), dtype=np.float64)
-    bad_rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
-    if len(bad_rows):
+    bad_row = _first_overflowing_row(model, X)
+    if bad_row is not None:
         raise CLIError(
-            f"--csv: {args.csv}: data row {bad_rows[0] + 1}: the model's output overflows "
+            f"--csv: {args.csv}: data row {bad_row + 1}: the model's output overflows "
             "float64 (the features are far outside what it was trained on)"
         )
     pred = predict(model, X, loss)

@@ -481,7 +481,9 @@ class StandardScaler:
         bad = np.argwhere(~np.isfinite(X))
         if len(bad):
             i, j = bad[0]
-            raise ValueError(f"StandardScaler.fit: X[{i}, {j}] is {X[i, j]!r}, expected finite")
+            raise ValueError(
+                f"StandardScaler.fit: X[{i}, {j}] is {float(X[i, j])!r}, expected finite"
+            )
         size = np.abs(X).max(axis=0)
         size = np.where(size > 0, size, 1.0)
         unit = X / size
@@ -515,8 +517,9 @@ class StandardScaler:
         if len(bad):
             i, j = bad[0]
             raise ValueError(
-                f"StandardScaler.transform: X[{i}, {j}] = {X[i, j]!r} is not finite once "
-                f"standardised (mean {self.mean_[j]!r}, scale {self.scale_[j]!r})"
+                f"StandardScaler.transform: X[{i}, {j}] = {float(X[i, j])!r} is not finite "
+                f"once standardised (mean {float(self.mean_[j])!r}, scale "
+                f"{float(self.scale_[j])!r})"
             )
         return Z
 

@@ -359,8 +359,8 @@ def check_metadata(metadata: dict[str, Any], model: MLP) -> dict[str, Any]:
         bad = np.flatnonzero(~(arrays["scale"] > 0))
         if len(bad):
             raise ValueError(
-                f"metadata.scaler.scale[{bad[0]}] is {arrays['scale'][bad[0]]!r}, expected "
-                "a standard deviation > 0"
+                f"metadata.scaler.scale[{bad[0]}] is {float(arrays['scale'][bad[0]])!r}, "
+                "expected a standard deviation > 0"
             )
         scaler = arrays
     return {"features": features, "classes": classes, "loss": loss, "scaler": scaler}
