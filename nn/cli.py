@@ -34,7 +34,13 @@ from . import data as datamod
 from .layers import ACTIVATIONS, MLP
 from .optim import SGD, Adam, CosineAnnealingLR, LinearLR, LRScheduler, Optimizer, StepLR
 from .run_dir import OUTPUT_NAMES, RunDirectory, RunDirError
-from .serialization import MAX_MODEL_BYTES, check_metadata, load_with_metadata, save
+from .serialization import (
+    MAX_MODEL_BYTES,
+    MAX_PARAMETERS,
+    check_metadata,
+    load_with_metadata,
+    save,
+)
 from .train import DivergenceError, evaluate, fit, predict, predict_proba
 
 TOY: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
@@ -440,8 +446,20 @@ def _train(args: argparse.Namespace, out: RunDirectory) -> int:
         if getattr(args, key) is None:
             setattr(args, key, default)
     sizes_list = [X.shape[1], *args.hidden, n_out]
+    n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes_list))
+    if n_params > MAX_PARAMETERS:
+        raise CLIError(
+            f"--hidden {' '.join(map(str, args.hidden))}: the network would have {n_params:,} "
+            f"parameters, more than the {MAX_PARAMETERS:,} a model may have"
+        )
     batch = args.batch_size or len(X_train)
     need = _graph_bytes(sizes_list, batch)
+    if _graph_bytes(sizes_list, 1) > MAX_GRAPH_BYTES:
+        raise CLIError(
+            f"--hidden {' '.join(map(str, args.hidden))}: one sample's graph would take about "
+            f"{_graph_bytes(sizes_list, 1) / 2**30:.1f} GB, more than the "
+            f"{MAX_GRAPH_BYTES // 2**30} GB limit"
+        )
     if need > MAX_GRAPH_BYTES:
         most = max(1, MAX_GRAPH_BYTES // _graph_bytes(sizes_list, 1))
         raise CLIError(

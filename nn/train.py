@@ -405,6 +405,19 @@ def fit(
             "for the initial weights, whatever the learning rate; standardise the features "
             "(nn.StandardScaler)"
         )
+    if val is not None:
+        try:
+            val_initial, _ = _measure(model, val[0], val[1], obj)
+        except (OverflowError, ZeroDivisionError) as e:
+            val_initial, why = math.inf, _one_line(str(e))
+        else:
+            why = f"it is {val_initial!r}"
+        if not math.isfinite(val_initial):
+            raise ValueError(
+                f"fit: the untrained model's loss on validation_data is not finite ({why}): "
+                "that data is too large for the initial weights; standardise it as the "
+                "training data"
+            )
     best = initial
     kept = [p.data for p in params]  # weights whose whole-set loss was finite and measured
     kept_when = "the untrained weights"
