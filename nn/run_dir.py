@@ -254,7 +254,7 @@ class RunDirectory:
         if not self.dir.exists():
             os.rename(self.staging, self.dir)
         elif not exchange(self.staging, self.dir):
-            aside = Path(str(self.staging).replace(".staging-", ".old-", 1))
+            aside = self.staging.with_name(self.staging.name.replace(".staging-", ".old-", 1))
             os.rename(self.dir, aside)
             try:
                 os.rename(self.staging, self.dir)
