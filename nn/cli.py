@@ -7,7 +7,11 @@
 
 `build_parser()` assembles the subcommands from `COMMANDS`, a list of functions that each add
 one subparser; another subcommand is one more entry there. Every error is one line on
-stderr naming the argument, file or row, with exit status 2 and no traceback.
+stderr naming the argument, file, row, column or field, with exit status 2 and no traceback
+(`main`). The defaults of each generated data set live in `RECIPES`; the limits that protect
+memory in `MAX_SAMPLES`, `MAX_NOISE`, `MAX_GRAPH_BYTES` (and `nn.data.MAX_CSV_BYTES`,
+`nn.serialization.MAX_MODEL_BYTES`); what --out holds and how a run is committed in
+`nn/run_dir.py`.
 """
 
 from __future__ import annotations

@@ -420,3 +420,31 @@ def test_a_license_file_as_pyproject_says():
     assert text.startswith("MIT License") and "Copyright (c) " in text
     assert "the chainrule authors" in text
     assert 'license = "MIT"' in (root / "pyproject.toml").read_text()
+
+
+@pytest.mark.slow
+def test_a_large_csv_is_read_in_bounded_memory_and_refused_before_training(
+    tmp_path, capsys, monkeypatch
+):
+    # A million rows used to reach 6 GB and a MemoryError traceback after minutes. Here 200,000
+    # rows against a limit of 1 GB stand for it (the same code path, a fifth of the time).
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    cells = rng.integers(0, 1000, size=(200_000, 2))
+    path = tmp_path / "big.csv"
+    path.write_text(
+        "a,b,y\n" + "".join(f"{a / 100},{b / 100},{int(a > b)}\n" for a, b in cells.tolist())
+    )
+    monkeypatch.setattr(cli, "MAX_GRAPH_BYTES", 2**30)
+    monkeypatch.setattr(cli, "fit", lambda *a, **k: pytest.fail("trained"))
+    tracemalloc.start()
+    try:
+        status, _, err = _run(capsys, "train", "--csv", path, "--target", "y", "--no-progress",
+                              "--out", tmp_path / "o")  # fmt: skip
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    _one_line_error(status, err, "--batch-size: one step over 150,000 samples would build")
+    assert peak < 80 * 2**20, peak  # the file is 2.6 MB; its cells as floats 3.2 MB
+    assert not (tmp_path / "o").exists()

@@ -390,3 +390,34 @@ def test_add_draw_command_plugs_into_a_larger_program(tmp_path):
     args = parser.parse_args(["draw", "x * y", "--set", "x=2", "y=5", "-o", str(tmp_path / "g.gv")])
     assert args.func(args) == 0
     assert "data 10.0" in (tmp_path / "g.gv").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, printed",
+    [
+        (["-x*2", "--set", "x=3"], "-x * 2 = -6.0"),
+        (["-x", "--set", "x=3"], "-x = -3.0"),
+        (["-(x + 1)**2", "--set", "x=1"], "-(x + 1) ** 2 = -4.0"),
+        (["-2*x", "--set", "x=3"], "-2 * x = -6.0"),
+    ],
+)
+def test_a_formula_may_start_with_a_minus(tmp_path, capsys, args, printed):
+    # argparse took "-x*2" for an unknown option ("the following arguments are required:
+    # expression"); both the `chainrule draw` subcommand and the module read it as a formula.
+    from nn import cli
+
+    out = str(tmp_path / "g.dot")
+    assert cli.main(["draw", *args, "-o", out]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == printed
+    assert main([*args, "-o" + out]) == 0  # -o with its value attached is still the option
+    assert capsys.readouterr().out.splitlines()[0] == printed
+    assert Path(out).read_text().startswith("digraph")
+
+
+def test_options_are_still_options(capsys):
+    from nn import cli
+
+    assert cli.main(["draw", "x", "--set", "x=1", "--bogus"]) == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert cli.main(["draw", "-h"]) == 0
+    assert "usage: chainrule draw" in capsys.readouterr().out
