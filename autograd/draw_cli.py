@@ -161,6 +161,8 @@ def run_draw(args: argparse.Namespace) -> int:
         message = "the formula is nested too deeply"
     except MemoryError:
         message = "out of memory (the formula's graph is too large)"
+    except KeyboardInterrupt:
+        message = "interrupted"
     else:
         return 0
     print(f"chainrule draw: error: {' '.join(message.split())}", file=sys.stderr)

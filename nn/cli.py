@@ -463,6 +463,31 @@ def _graph_bytes(sizes: Sequence[int], batch: int) -> int:
     return batch * (per_sample + 400)
 
 
+def _check_size(hidden: list[int], sizes: list[int], batch: int) -> None:
+    """Refuse, before anything is built, a network or a step too large for memory: more than
+    `MAX_PARAMETERS` parameters, or a step's graph over `MAX_GRAPH_BYTES` (`_graph_bytes`)."""
+    layers = " ".join(map(str, hidden))
+    n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    if n_params > MAX_PARAMETERS:
+        raise CLIError(
+            f"--hidden {layers}: the network would have {n_params:,} parameters, more than "
+            f"the {MAX_PARAMETERS:,} a model may have"
+        )
+    one = _graph_bytes(sizes, 1)
+    if one > MAX_GRAPH_BYTES:
+        raise CLIError(
+            f"--hidden {layers}: one sample's graph would take about {one / 2**30:.1f} GB, "
+            f"more than the {MAX_GRAPH_BYTES // 2**30} GB limit"
+        )
+    need = _graph_bytes(sizes, batch)
+    if need > MAX_GRAPH_BYTES:
+        raise CLIError(
+            f"--batch-size: one step over {batch:,} samples would build a graph of about "
+            f"{need / 2**30:.1f} GB, more than the {MAX_GRAPH_BYTES // 2**30} GB limit; give "
+            f"--batch-size {max(1, MAX_GRAPH_BYTES // one):,} or less"
+        )
+
+
 def _train(args: argparse.Namespace, out: RunDirectory) -> int:
     X, y, features, classes, source, toy = _load_data(args)
     n_classes = len(classes)
@@ -487,27 +512,7 @@ def _train(args: argparse.Namespace, out: RunDirectory) -> int:
         if getattr(args, key) is None:
             setattr(args, key, default)
     sizes_list = [X.shape[1], *args.hidden, n_out]
-    n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes_list))
-    if n_params > MAX_PARAMETERS:
-        raise CLIError(
-            f"--hidden {' '.join(map(str, args.hidden))}: the network would have {n_params:,} "
-            f"parameters, more than the {MAX_PARAMETERS:,} a model may have"
-        )
-    batch = args.batch_size or len(X_train)
-    need = _graph_bytes(sizes_list, batch)
-    if _graph_bytes(sizes_list, 1) > MAX_GRAPH_BYTES:
-        raise CLIError(
-            f"--hidden {' '.join(map(str, args.hidden))}: one sample's graph would take about "
-            f"{_graph_bytes(sizes_list, 1) / 2**30:.1f} GB, more than the "
-            f"{MAX_GRAPH_BYTES // 2**30} GB limit"
-        )
-    if need > MAX_GRAPH_BYTES:
-        most = max(1, MAX_GRAPH_BYTES // _graph_bytes(sizes_list, 1))
-        raise CLIError(
-            f"--batch-size: one step over {batch:,} samples would build a graph of about "
-            f"{need / 2**30:.1f} GB, more than the {MAX_GRAPH_BYTES // 2**30} GB limit; give "
-            f"--batch-size {most:,} or less"
-        )
+    _check_size(args.hidden, sizes_list, args.batch_size or len(X_train))
     scaler = None
     if standardize:
         # Fitted on the training split only: the test split stays unseen.
