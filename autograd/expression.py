@@ -1,10 +1,14 @@
 """Safe parsing of a formula such as `"tanh(x*w + b)"` into a graph of Values.
 
-The text is parsed with Python's `ast` module and only a whitelist is accepted: numbers,
-variable names (each one leaf Value, shared by every use), `+ - * / **`, unary `-`/`+`, and
-calls to the functions of the derivative table (`exp`, `log`, `tanh`, `maximum`, ...).
-Anything else (attributes, subscripts, keywords, lambdas, comparisons, unknown names) is
-an `ExpressionError` naming the offending piece of text. Nothing is ever passed to `eval`.
+Only a whitelist is accepted: numbers, variable names (each one leaf Value, shared by every
+use), `+ - * / **`, unary `-`/`+`, and calls to the functions of the derivative table (`exp`,
+`log`, `tanh`, `maximum`, ...), with Python's precedence. The text is read by a small grammar
+of its own (`_grammar`: one pass over the tokens, no recursion, so its time is linear in the
+length and a sum of thousands of terms is no deeper for it than one of two) into the nodes of
+Python's `ast` module; a text it cannot read goes to Python's own parser only to name what is
+wrong. Anything else (attributes, subscripts, keywords, lambdas, comparisons, unknown names)
+is an `ExpressionError` naming the offending piece of text. Nothing is ever passed to `eval`.
+Limits: `MAX_LENGTH` characters and `MAX_NESTING` levels of brackets.
 
     >>> from autograd.expression import parse_expression
     >>> out, leaves = parse_expression("tanh(x*w + b)", {"x": 1.0, "w": -2.0, "b": 0.5})

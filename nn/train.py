@@ -5,7 +5,11 @@ Values": it turns each batch into a loss, runs `zero_grad(); loss.backward(); st
 after each epoch measures the loss and accuracy of the weights as they are *after* that
 epoch's updates (under `no_grad`, on the whole training set and the validation set). So
 `history.loss[-1]` is the loss of the final weights: recomputing it from the trained model
-gives the same number.
+gives the same number. The untrained model's loss is measured too, as the yardstick of
+divergence: a run whose whole-set loss grows by orders of magnitude over its best
+(`check_divergence`, callable by any training loop once per epoch), turns NaN or infinite,
+or whose forward pass overflows, stops with a `DivergenceError`, and the model keeps the
+weights of the last finished epoch.
 
 A loss is named ("hinge", "bce", "cross_entropy", "mse", or the function itself from
 `nn.losses`), so `fit` also knows how outputs become class predictions:
