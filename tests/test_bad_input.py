@@ -85,6 +85,14 @@ def _with_metadata(tmp_path, model_path, change):
         (lambda m: m["scaler"]["scale"].__setitem__(0, 0.0), "metadata.scaler.scale[0] is 0.0"),
         (lambda m: m["scaler"]["scale"].__setitem__(2, -1.0), "metadata.scaler.scale[2] is -1.0"),
         (lambda m: m["scaler"]["scale"].__setitem__(1, None), "metadata.scaler.scale[1] is None"),
+        (
+            lambda m: m["scaler"]["scale"].__setitem__(3, float("nan")),
+            "metadata.scaler.scale[3] is nan, expected a finite number",
+        ),
+        (
+            lambda m: m["scaler"]["mean"].__setitem__(0, float("inf")),
+            "metadata.scaler.mean[0] is inf, expected a finite number",
+        ),
         (lambda m: m["scaler"]["mean"].__setitem__(1, "x"), "metadata.scaler.mean[1] is 'x'"),
         (lambda m: m["scaler"].pop("scale"), "metadata.scaler has no 'scale'"),
         (lambda m: m["scaler"]["mean"].pop(), "metadata.scaler.mean is [13."),
