@@ -18,10 +18,11 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .draw import DOT_INSTALL_HINT, RANKDIRS, VIZ_INSTALL_HINT, draw_dot, format_number
-from .expression import ExpressionError, parse_expression
+from .expression import MAX_LENGTH, ExpressionError, parse_expression
+from .files import atomic_write
 from .value import Value
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
@@ -36,6 +37,37 @@ class _OneLineErrors(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _first_line(data: bytes | str | None) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
+    text = " ".join(text.split())
+    return text[:117] + "..." if len(text) > 120 else text or "no message"
+
+
+def formulas_may_start_with_a_minus(parser: argparse.ArgumentParser) -> None:
+    """Let `parser` take a positional formula that starts with '-' ("-x*2", "-x").
+
+    argparse reads any argument starting with '-' as an option unless it looks like a
+    negative number, so `draw "-x*2"` failed with "the following arguments are required:
+    expression". Here an argument starting with a single '-' that is not one of the
+    parser's own short options ("-o", "-h", with or without a value attached) is a formula.
+    `--` options are untouched.
+    """
+    original = parser._parse_optional
+
+    def parse_optional(arg_string: str) -> Any:
+        short = arg_string[:2]
+        if (
+            arg_string.startswith("-")
+            and not arg_string.startswith("--")
+            and len(arg_string) > 1
+            and short not in parser._option_string_actions
+        ):
+            return None  # a positional argument: the formula
+        return original(arg_string)
+
+    parser._parse_optional = parse_optional  # type: ignore[method-assign]
 
 
 def add_draw_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -56,12 +88,17 @@ def add_draw_command(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         ),
     )
     _add_arguments(parser)
+    formulas_may_start_with_a_minus(parser)
     parser.set_defaults(func=run_draw)
     return parser
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("expression", help='the formula, e.g. "tanh(x*w + b)"')
+    parser.add_argument(
+        "expression",
+        help=f'the formula, e.g. "tanh(x*w + b)" or "-x*2" (at most {MAX_LENGTH:,} characters, '
+        "200 levels of brackets)",
+    )
     parser.add_argument(
         "--set",
         nargs="+",
@@ -116,14 +153,27 @@ def run_draw(args: argparse.Namespace) -> int:
     """Handle `draw`: parse, backward, write. Returns the exit status (0, or 2 on error)."""
     try:
         _draw_command(args)
-    except (CommandError, ExpressionError, ArithmeticError, ValueError, ImportError) as error:
-        print(f"chainrule draw: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    except (CommandError, ExpressionError, ArithmeticError, ValueError) as error:
+        message = str(error)
+    except OSError as error:
+        message = f"-o {args.output}: cannot write it ({error.strerror or error})"
+    except RecursionError:
+        message = "the formula is nested too deeply"
+    except MemoryError:
+        message = "out of memory (the formula's graph is too large)"
+    except KeyboardInterrupt:
+        message = "interrupted"
+    else:
+        return 0
+    print(f"chainrule draw: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 def _draw_command(args: argparse.Namespace) -> None:
-    import graphviz
+    try:
+        import graphviz
+    except ImportError:
+        raise CommandError(f"needs the graphviz Python package: {VIZ_INSTALL_HINT}") from None
 
     values = _parse_assignments(args.assignments)
     out, leaves = parse_expression(args.expression, values)
@@ -158,13 +208,16 @@ def _draw_command(args: argparse.Namespace) -> None:
     if not path.parent.is_dir():
         raise CommandError(f"-o {args.output}: directory {str(path.parent)!r} does not exist")
     if fmt == "dot":
-        path.write_text(graph.source, encoding="utf-8")
+        data = graph.source.encode("utf-8")
     else:
         try:
             data = graph.pipe(format=fmt)
         except graphviz.ExecutableNotFound:
             raise CommandError(DOT_INSTALL_HINT) from None
-        path.write_bytes(data)
+        except graphviz.CalledProcessError as error:
+            raise CommandError(f"Graphviz's dot failed ({_first_line(error.stderr)})") from None
+    # All at once: a full disk or a kill leaves the old file, never half a new one.
+    atomic_write(path, lambda f: f.write(data))
     grads = ", ".join(f"{name} {format_number(v.grad)}" for name, v in leaves.items())
     print(f"{out.label} = {format_number(out.data)}")
     print(f"grad: {grads}")
@@ -197,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Draw the computation graph of a formula, after backward.",
     )
     _add_arguments(parser)
+    formulas_may_start_with_a_minus(parser)
     args = parser.parse_args(argv)
     try:
         import graphviz  # noqa: F401

@@ -31,9 +31,7 @@ import contextlib
 import dataclasses
 import html
 import json
-import os
 import re
-import tempfile
 import uuid
 import weakref
 import xml.etree.ElementTree as ET
@@ -44,6 +42,7 @@ from typing import Any
 
 from .draw import DOT_INSTALL_HINT, _draw, format_number, parameter_key
 from .engine import BackwardStep, backward_steps, topological_order
+from .files import atomic_write
 from .ops import is_number
 from .value import Value
 
@@ -628,7 +627,7 @@ class BackwardStepper:
         path = Path(path)
         page = self.page_html(title=title)
         try:
-            _write_atomically(path, page)
+            atomic_write(path, lambda f: f.write(page.encode("utf-8")))
         except OSError as error:
             reason = error.strerror or str(error)
             raise OSError(error.errno, f"save_html: cannot write {str(path)!r}: {reason}") from None
@@ -650,25 +649,6 @@ class BackwardStepper:
             module=module,
             fallback=html.escape(self.explain()),
         )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`.
-
-    On any error the temporary file is removed and `path` is as it was. A new file gets
-    the mode a plain open() would give (0o666 less the umask; mkstemp makes 0o600).
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(f.fileno(), 0o666 & ~umask)
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _join(line: list[Any]) -> str:

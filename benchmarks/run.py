@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograd.files import atomic_write
 from benchmarks import report, workloads
 from benchmarks.workloads import ENGINES, Case
 
@@ -449,9 +450,12 @@ def main(argv: list[str] | None = None) -> int:
         "checks": checks,
         "targets": targets,
     }
+    # Through the project's one atomic-write helper: an interrupted run keeps the old files.
     if args.json is not None:
-        args.json.write_text(json.dumps(payload, indent=1) + "\n")
+        text = json.dumps(payload, indent=1) + "\n"
+        atomic_write(args.json, lambda f: f.write(text.encode("utf-8")))
     if args.markdown is not None:
-        args.markdown.write_text(report.markdown(payload))
+        markdown = report.markdown(payload)
+        atomic_write(args.markdown, lambda f: f.write(markdown.encode("utf-8")))
     failed = [c for c in checks if not c["ok"]]
     return 1 if failed else 0

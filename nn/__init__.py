@@ -1,7 +1,8 @@
 """chainrule's neural-network library, built only on `autograd`'s public API.
 
 Read in this order: `module.py` (Module), `layers.py` (Neuron, Layer, MLP), `init.py`,
-`losses.py`, `optim.py`, `data.py`, `train.py` (fit), `serialization.py`, `plot.py`, `cli.py`.
+`losses.py`, `optim.py`, `data.py`, `train.py` (fit), `serialization.py`, `plot.py`, `run_dir.py`
+(the folder `chainrule train --out` commits), `cli.py`.
 
     >>> import nn
     >>> model = nn.MLP(2, [16, 16, 1], seed=0)

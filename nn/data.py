@@ -13,13 +13,18 @@ shipped in `nn/datasets/` (see the README there for sources and licences).
 from __future__ import annotations
 
 import csv
+import io
 import math
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from autograd.files import read_regular
 
 Seed = int | np.random.Generator | None
 
@@ -200,21 +205,39 @@ def _class_key(label: str) -> tuple[int, float, str]:
         return (1, 0.0, label)
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path}: is a directory, not a CSV file")
+#: The largest CSV file read, in bytes (checked before reading it): about 6 million
+#: cells of ten characters, far more than a network of scalar Values trains on.
+MAX_CSV_BYTES = 64 * 1024 * 1024
+
+
+def _read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header of a CSV and an iterator over its data rows as `(row number, cells)`.
+
+    A row's number is the file's line where it ends, the header's being 1 when the file
+    starts with it, as an editor shows them. Blank rows are skipped. The file must be a
+    regular file of at most `MAX_CSV_BYTES` (`autograd.files.read_regular`).
+    """
+    data = read_regular(path, MAX_CSV_BYTES, "CSV file")
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
-    except csv.Error as e:
-        raise ValueError(f"{path}: not a valid CSV file ({e})") from None
-    if not rows:
+    del data
+    reader = csv.reader(io.StringIO(text, newline=""))
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        try:
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    yield reader.line_num, row
+        except csv.Error as e:
+            raise ValueError(f"{path}: not a valid CSV file (row {reader.line_num}: {e})") from None
+
+    rows = records()
+    first = next(rows, None)
+    if first is None:
         raise ValueError(f"{path}: the file is empty (expected a header row and data rows)")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in first[1]]
     # A repeated name would make header.index() pick one of the columns silently.
     seen: dict[str, int] = {}
     for i, name in enumerate(header, start=1):
@@ -223,9 +246,21 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
                 f"{path}: the header names column {name!r} twice (columns {seen[name]} and {i})"
             )
         seen[name] = i
-    if len(rows) == 1:
-        raise ValueError(f"{path}: the file has a header but no data rows")
-    return header, rows[1:]
+    return header, rows
+
+
+def _number(path: Path, line: int, column: str, cell: str) -> float:
+    """A feature cell as a finite float, or a ValueError naming the row and column."""
+    cell = cell.strip()
+    try:
+        value = float(cell)
+    except ValueError:
+        raise ValueError(
+            f"{path}: row {line}, column {column!r}: {cell!r} is not a number"
+        ) from None
+    if not math.isfinite(value):
+        raise ValueError(f"{path}: row {line}, column {column!r}: {cell!r} is not finite")
+    return value
 
 
 def load_csv(
@@ -254,7 +289,7 @@ def load_csv(
             `classes`.
     """
     path = Path(path)
-    header, rows = _read_rows(path)
+    header, rows = _read_table(path)
     if target not in header:
         raise ValueError(f"{path}: no column {target!r}; the columns are {header}")
     if features is None:
@@ -266,31 +301,24 @@ def load_csv(
         raise ValueError(f"{path}: no feature columns besides the target {target!r}")
     t_col = header.index(target)
     f_cols = [header.index(name) for name in features]
-    X = np.empty((len(rows), len(features)), dtype=np.float64)
+    # Filled row by row (8 bytes a cell), so the file's text is never held as cells.
+    values = array("d")
     labels: list[str] = []
-    for r, row in enumerate(rows):
-        line = r + 2  # the header is row 1
+    lines: list[int] = []
+    for line, row in rows:
         if len(row) != len(header):
             raise ValueError(
                 f"{path}: row {line} has {len(row)} cells, the header has {len(header)}"
             )
-        for j, c in enumerate(f_cols):
-            cell = row[c].strip()
-            try:
-                value = float(cell)
-            except ValueError:
-                raise ValueError(
-                    f"{path}: row {line}, column {features[j]!r}: {cell!r} is not a number"
-                ) from None
-            if not math.isfinite(value):
-                raise ValueError(
-                    f"{path}: row {line}, column {features[j]!r}: {cell!r} is not finite"
-                )
-            X[r, j] = value
+        values.extend(_number(path, line, features[j], row[c]) for j, c in enumerate(f_cols))
         label = row[t_col].strip()
         if not label:
             raise ValueError(f"{path}: row {line}, column {target!r}: the label is empty")
         labels.append(label)
+        lines.append(line)
+    if not labels:
+        raise ValueError(f"{path}: the file has a header but no data rows")
+    X = np.frombuffer(values, dtype=np.float64).reshape(len(labels), len(features)).copy()
     if classes is None:
         # One class per distinct label ("1" and "1.0" are one class, spelled as first seen).
         first: dict[str, str] = {}
@@ -308,8 +336,8 @@ def load_csv(
         key = _canonical(label)
         if key not in index:
             raise ValueError(
-                f"{path}: row {r + 2}, column {target!r}: label {label!r} is not one of the "
-                f"model's classes {classes}"
+                f"{path}: row {lines[r]}, column {target!r}: label {label!r} is not one of "
+                f"the model's classes {classes}"
             )
         y[r] = index[key]
     return Dataset(X, y, list(features), list(classes), target, str(path))
@@ -326,29 +354,29 @@ def _canonical(label: str) -> str:
 def read_features(path: str | Path, features: list[str]) -> np.ndarray:
     """Read just the feature columns `features` of a CSV (for predictions; no target needed).
 
+    Every cell must be a finite number, as for training (`load_csv`).
+
     Raises:
         FileNotFoundError, ValueError: as `load_csv`.
     """
     path = Path(path)
-    header, rows = _read_rows(path)
+    header, rows = _read_table(path)
     missing = [name for name in features if name not in header]
     if missing:
         raise ValueError(f"{path}: no column {missing[0]!r}; the columns are {header}")
     cols = [header.index(name) for name in features]
-    X = np.empty((len(rows), len(features)), dtype=np.float64)
-    for r, row in enumerate(rows):
+    values = array("d")
+    n = 0
+    for line, row in rows:
         if len(row) != len(header):
             raise ValueError(
-                f"{path}: row {r + 2} has {len(row)} cells, the header has {len(header)}"
+                f"{path}: row {line} has {len(row)} cells, the header has {len(header)}"
             )
-        for j, c in enumerate(cols):
-            try:
-                X[r, j] = float(row[c])
-            except ValueError:
-                raise ValueError(
-                    f"{path}: row {r + 2}, column {features[j]!r}: {row[c]!r} is not a number"
-                ) from None
-    return X
+        values.extend(_number(path, line, features[j], row[c]) for j, c in enumerate(cols))
+        n += 1
+    if n == 0:
+        raise ValueError(f"{path}: the file has a header but no data rows")
+    return np.frombuffer(values, dtype=np.float64).reshape(n, len(features)).copy()
 
 
 #: The real data sets shipped in `nn/datasets/`: name -> (file, target column).
@@ -438,18 +466,40 @@ class StandardScaler:
         self.scale_: np.ndarray | None = None
 
     def fit(self, X: Any) -> StandardScaler:
-        """Learn each column's mean and standard deviation. Returns self."""
+        """Learn each column's mean and standard deviation. Returns self.
+
+        Computed on the column divided by its largest magnitude and scaled back, so values
+        near the float64 limit (1e308) give a finite mean and deviation instead of
+        overflowing in the sum of squares.
+
+        Raises:
+            ValueError: not a non-empty 2-D array, or a NaN or infinite entry (named).
+        """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) == 0:
             raise ValueError(f"StandardScaler.fit: expected a non-empty 2-D array, got {X.shape}")
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
+        bad = np.argwhere(~np.isfinite(X))
+        if len(bad):
+            i, j = bad[0]
+            raise ValueError(
+                f"StandardScaler.fit: X[{i}, {j}] is {float(X[i, j])!r}, expected finite"
+            )
+        size = np.abs(X).max(axis=0)
+        size = np.where(size > 0, size, 1.0)
+        unit = X / size
+        self.mean_ = unit.mean(axis=0) * size
+        std = unit.std(axis=0) * size
         # A constant column would divide by zero; leave it centred but unscaled.
         self.scale_ = np.where(std > 0, std, 1.0)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        """(X - mean_) / scale_. Raises ValueError before `fit` or for a wrong width."""
+        """(X - mean_) / scale_.
+
+        Raises:
+            ValueError: before `fit`, a wrong width, or a value so far from the fitted
+                data that its standardised value overflows float64 (row and column named).
+        """
         if self.mean_ is None or self.scale_ is None:
             raise ValueError("StandardScaler.transform: call fit first")
         X = np.asarray(X, dtype=np.float64)
@@ -457,7 +507,21 @@ class StandardScaler:
             raise ValueError(
                 f"StandardScaler.transform: expected {len(self.mean_)} columns, got shape {X.shape}"
             )
-        return (X - self.mean_) / self.scale_
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = (X - self.mean_) / self.scale_
+            bad = ~np.isfinite(Z)
+            if bad.any():
+                # x - mean can overflow where x / scale - mean / scale does not.
+                Z = np.where(bad, X / self.scale_ - self.mean_ / self.scale_, Z)
+        bad = np.argwhere(~np.isfinite(Z))
+        if len(bad):
+            i, j = bad[0]
+            raise ValueError(
+                f"StandardScaler.transform: X[{i}, {j}] = {float(X[i, j])!r} is not finite "
+                f"once standardised (mean {float(self.mean_[j])!r}, scale "
+                f"{float(self.scale_[j])!r})"
+            )
+        return Z
 
     def fit_transform(self, X: Any) -> np.ndarray:
         """fit(X), then transform(X)."""

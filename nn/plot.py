@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .serialization import atomic_write
+from autograd.files import atomic_write
+
 from .train import History, predict
 
 

@@ -11,70 +11,34 @@ and shapes), plus an optional `metadata` dict (class names, feature scaling, ...
 JSON writes each float with `repr`, the shortest text that reads back to the same float, so
 weights round-trip exactly. Writes are atomic: the file is written under a temporary name in
 the same directory and then renamed over the target (`os.replace`), so a crash never leaves
-half a model. A corrupt, truncated or mismatched file raises `ValueError` naming the problem,
-and a model given to `load` keeps its weights.
+half a model (`autograd.files.atomic_write`, which also fsyncs the file and its folder). A
+corrupt, truncated or mismatched file raises `ValueError` naming the problem, and a model given
+to `load` keeps its weights: everything is checked before anything changes.
+
+Limits (a file over them is refused before anything big is allocated): a model file of at
+most `MAX_MODEL_BYTES` bytes, the arrays of an `.npz` declaring at most that much in all
+(checked from the zip directory and each array's header before inflating it), at most
+`MAX_PARAMETERS` parameters and `MAX_LAYERS` layers.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import stat
-import tempfile
-from collections.abc import Callable
+import math
+import zipfile
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from autograd.files import atomic_write, read_regular
 
 from .layers import ACTIVATIONS, MLP
 from .module import real_array
 
 FORMAT = "chainrule-mlp"
 VERSION = 1
-
-
-def _umask() -> int:
-    """The process umask: from /proc on Linux, else by setting it and setting it straight
-    back (os.umask has no read-only form; the /proc read avoids that brief change, which
-    another thread could see)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write a file all at once: `write(f)` fills a temporary file beside `path`, which is
-    then renamed over `path`. On any error the temporary file is removed and `path` is as
-    it was.
-
-    The file ends with the permissions a plain `open(path, "wb")` would give: an existing
-    file keeps its mode, a new one gets 0o666 minus the umask (`mkstemp` makes 0o600).
-    """
-    path = Path(path)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _document(model: MLP, metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -120,21 +84,71 @@ def save(model: MLP, path: str | Path, metadata: dict[str, Any] | None = None) -
         atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
+#: The largest model file `load` reads, and the most its `.npz` arrays may inflate to, in
+#: bytes: `MAX_PARAMETERS` float64 weights as JSON text (about 20 bytes each) fit well within.
+MAX_MODEL_BYTES = 256 * 1024 * 1024
+
+
+def _read_npz(data: bytes, path: Path) -> dict[str, Any]:
+    """The header and arrays of an `.npz` model, checking declared sizes before inflating.
+
+    A zip member says how large it inflates to (its directory entry) and a `.npy` array says
+    its dtype and shape (its header): both are checked against `MAX_MODEL_BYTES` first, so a
+    small file that would inflate to gigabytes (a decompression bomb) is refused unread.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            declared = sum(m.file_size for m in members)
+            if declared > MAX_MODEL_BYTES:
+                raise ValueError(
+                    f"{path}: its arrays declare {declared:,} bytes, more than the "
+                    f"{MAX_MODEL_BYTES:,} a model file may hold; not inflating them"
+                )
+            arrays: dict[str, np.ndarray] = {}
+            for member in members:
+                name = member.filename.removesuffix(".npy")
+                with archive.open(member) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                    else:
+                        shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                    if dtype.hasobject:
+                        raise ValueError(f"{path}: array {name!r} holds Python objects")
+                    size = math.prod(shape) * dtype.itemsize
+                    if size > member.file_size:
+                        raise ValueError(
+                            f"{path}: array {name!r} declares shape {shape} ({size:,} bytes) "
+                            f"in a member of {member.file_size:,} bytes"
+                        )
+                    f.seek(0)
+                    arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
+    except ValueError:
+        raise
+    except Exception as e:  # zipfile, numpy and json each raise their own kinds
+        raise ValueError(f"{path}: not a readable .npz model file ({_first_line(e)})") from None
+    if "__header__" not in arrays:
+        raise ValueError(f"{path}: not a readable .npz model file (no __header__)")
+    try:
+        header = json.loads(str(arrays.pop("__header__")))
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"{path}: the .npz header is not valid JSON ({_first_line(e)})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: the header is not a JSON object")
+    header["state_dict"] = arrays
+    return header
+
+
+def _first_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def _read(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    data = path.read_bytes()
+    data = read_regular(path, MAX_MODEL_BYTES, "model file")
     if path.suffix == ".npz":
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                header = json.loads(str(z["__header__"]))
-                state = {k: z[k] for k in z.files if k != "__header__"}
-        except Exception as e:  # zipfile, numpy and json each raise their own kinds
-            raise ValueError(f"{path}: not a readable .npz model file ({e})") from None
-        if not isinstance(header, dict):
-            raise ValueError(f"{path}: the header is not a JSON object")
-        header["state_dict"] = state
-        return header
+        return _read_npz(data, path)
     try:
         doc = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -146,6 +160,8 @@ def _read(path: Path) -> dict[str, Any]:
             f"{path}: not valid JSON (truncated or corrupt?): {e.msg} at line {e.lineno}, "
             f"column {e.colno}"
         ) from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise ValueError(f"{path}: not a model file ({_first_line(e)})") from None
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(doc).__name__}")
     return doc
@@ -235,11 +251,20 @@ def check_architecture(arch: Any, state: dict[str, np.ndarray]) -> None:
 
 
 def load_with_metadata(path: str | Path, model: MLP | None = None) -> tuple[MLP, dict[str, Any]]:
-    """As `load`, also returning the saved metadata dict."""
+    """As `load`, also returning the saved metadata dict.
+
+    Everything in the file is checked (the document, every weight, the architecture or
+    `model`'s names and shapes, the metadata being an object) before `model` changes.
+    """
     path = Path(path)
     doc = _read(path)
     _check_document(doc, path)
     state = _state_arrays(doc, path)
+    metadata = doc.get("metadata")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: metadata is {type(metadata).__name__}, expected a JSON object")
     if model is None:
         arch = doc["architecture"]
         try:
@@ -253,13 +278,92 @@ def load_with_metadata(path: str | Path, model: MLP | None = None) -> tuple[MLP,
             output_activation=arch["output_activation"],
         )
     try:
+        # Checks every name and shape before it changes anything: the last check.
         model.load_state_dict(state)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
-    metadata = doc.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise ValueError(f"{path}: metadata is not a JSON object")
     return model, metadata
+
+
+#: The losses a saved model may name (how its outputs become classes; see nn/train.py).
+LOSSES = ("hinge", "bce", "cross_entropy", "mse")
+
+
+def check_metadata(metadata: dict[str, Any], model: MLP) -> dict[str, Any]:
+    """Check what `chainrule train` stores in a model's metadata, and fill in defaults.
+
+    Args:
+        metadata: the dict `load_with_metadata` returned.
+        model: the loaded model (its input and output sizes are what the fields must fit).
+    Returns:
+        `{"features": [nin names], "classes": [names], "loss": name, "scaler": None or
+        {"mean": array, "scale": array}}`; a missing field gets its default (features
+        x0, x1, ...; classes 0, 1, ...; loss hinge; no scaler).
+    Raises:
+        ValueError: one line naming the field: not a list of texts, the wrong length for
+            the model (features: one per input; classes: one per output for cross_entropy
+            and multi-output mse, two for one output), an unknown loss, a scaler that is
+            not an object with `mean` and `scale` lists of finite numbers, one per feature,
+            every scale > 0.
+    """
+    nin, nout = model.nin, model.nouts[-1]
+    features = metadata.get("features")
+    if features is None:
+        features = [f"x{i}" for i in range(nin)]
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise ValueError(f"metadata.features is {features!r:.60}, expected a list of names")
+    if len(features) != nin:
+        raise ValueError(
+            f"metadata.features has {len(features)} names, but the model takes {nin} inputs"
+        )
+    loss = metadata.get("loss", "hinge")
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"metadata.loss is {loss!r:.60}, expected one of {list(LOSSES)}")
+    n_classes = nout if nout > 1 else 2
+    if loss in ("hinge", "bce") and nout != 1:
+        raise ValueError(f"metadata.loss is {loss!r}, which needs one output; the model has {nout}")
+    if loss == "cross_entropy" and nout < 2:
+        raise ValueError(
+            "metadata.loss is 'cross_entropy', which needs 2 or more outputs; the model has 1"
+        )
+    classes = metadata.get("classes")
+    if classes is None:
+        classes = [str(i) for i in range(n_classes)]
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise ValueError(f"metadata.classes is {classes!r:.60}, expected a list of names")
+    if len(classes) != n_classes:
+        raise ValueError(
+            f"metadata.classes has {len(classes)} names, but the model's {nout} output(s) "
+            f"give {n_classes} classes"
+        )
+    scaler = metadata.get("scaler")
+    if scaler is not None:
+        if not isinstance(scaler, dict):
+            raise ValueError(
+                f"metadata.scaler is {type(scaler).__name__}, expected an object with "
+                "'mean' and 'scale'"
+            )
+        arrays = {}
+        for key in ("mean", "scale"):
+            if key not in scaler:
+                raise ValueError(f"metadata.scaler has no {key!r}")
+            value = scaler[key]
+            if not isinstance(value, list) or len(value) != nin:
+                raise ValueError(
+                    f"metadata.scaler.{key} is {value!r:.60}, expected a list of {nin} numbers"
+                )
+            try:
+                arrays[key] = real_array(value, f"metadata.scaler.{key}")
+            except ValueError as e:
+                raise ValueError(str(e)) from None
+        bad = np.flatnonzero(~(arrays["scale"] > 0))
+        if len(bad):
+            raise ValueError(
+                f"metadata.scaler.scale[{bad[0]}] is {float(arrays['scale'][bad[0]])!r}, "
+                "expected a standard deviation > 0"
+            )
+        scaler = arrays
+    return {"features": features, "classes": classes, "loss": loss, "scaler": scaler}
 
 
 def load(path: str | Path, model: MLP | None = None) -> MLP:
@@ -282,4 +386,11 @@ def load(path: str | Path, model: MLP | None = None) -> MLP:
     return load_with_metadata(path, model)[0]
 
 
-__all__ = ["atomic_write", "check_architecture", "load", "load_with_metadata", "save"]
+__all__ = [
+    "atomic_write",
+    "check_architecture",
+    "check_metadata",
+    "load",
+    "load_with_metadata",
+    "save",
+]

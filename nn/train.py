@@ -5,7 +5,11 @@ Values": it turns each batch into a loss, runs `zero_grad(); loss.backward(); st
 after each epoch measures the loss and accuracy of the weights as they are *after* that
 epoch's updates (under `no_grad`, on the whole training set and the validation set). So
 `history.loss[-1]` is the loss of the final weights: recomputing it from the trained model
-gives the same number.
+gives the same number. The untrained model's loss is measured too, as the yardstick of
+divergence: a run whose whole-set loss grows by orders of magnitude over its best
+(`check_divergence`, callable by any training loop once per epoch), turns NaN or infinite,
+or whose forward pass overflows, stops with a `DivergenceError`, and the model keeps the
+weights of the last finished epoch.
 
 A loss is named ("hinge", "bce", "cross_entropy", "mse", or the function itself from
 `nn.losses`), so `fit` also knows how outputs become class predictions:
@@ -38,12 +42,14 @@ from .optim import LRScheduler, Optimizer
 
 
 class DivergenceError(ArithmeticError):
-    """Training stopped because the loss became NaN or infinite (or a forward overflowed).
+    """Training stopped because it diverged: the loss became NaN or infinite, a forward pass
+    overflowed, or the loss grew by orders of magnitude (see `check_divergence`).
 
     Attributes:
         epoch, batch: where it happened (1-based).
         history: the `History` up to the last finished epoch.
-    The model holds the last weights that gave a finite loss.
+    The model holds the weights of the last finished epoch (or the untrained ones): the
+    last whose loss was finite and measured on the whole training set.
     """
 
     def __init__(self, message: str, epoch: int, batch: int, history: History) -> None:
@@ -185,12 +191,21 @@ def _forward_numpy(model: Any, X: Any) -> np.ndarray:
 
 
 def _check_xy(X: Any, y: Any, where: str) -> tuple[list[list[float]], np.ndarray]:
-    rows = _rows(X)
+    array = np.asarray(X, dtype=np.float64)
+    rows = _rows(array)
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(rows):
         raise ValueError(f"{where}: X has {len(rows)} rows but y has shape {y.shape}")
     if len(rows) == 0:
         raise ValueError(f"{where}: no samples")
+    bad = np.argwhere(~np.isfinite(array.reshape(len(rows), -1)))
+    if len(bad):
+        # Caught here, or it would surface later as a NaN loss blamed on the learning rate.
+        i, j = bad[0]
+        raise ValueError(
+            f"{where}: X[{i}, {j}] is {float(array.reshape(len(rows), -1)[i, j])!r}; "
+            "the data must be finite"
+        )
     return rows, y
 
 
@@ -259,6 +274,53 @@ def predict_proba(model: Any, X: Any) -> np.ndarray:
 # -----------------------------------------------------------------------------------------
 
 
+#: A whole-set loss more than this many times its best so far, and above the untrained
+#: model's, means training diverged: two orders of magnitude, where a healthy run's loss
+#: wobbles by a few percent to a few times (the step size, not the data, is at fault).
+DIVERGENCE_FACTOR = 100.0
+
+
+def check_divergence(
+    loss: float, best: float, initial: float, factor: float = DIVERGENCE_FACTOR
+) -> str | None:
+    """Whether a loss measured on the whole training set means training diverged.
+
+    Training has diverged when the loss is NaN or infinite, or when it is more than
+    `factor` times the best loss so far *and* above the untrained model's loss (so a run
+    that fits the data to a loss near 0 may wobble there without being stopped). Called
+    once per epoch by `fit`; any other training loop can call it the same way.
+
+    Args:
+        loss: this epoch's loss on the whole training set.
+        best: the smallest whole-set loss so far, the untrained model's included.
+        initial: the untrained model's whole-set loss.
+        factor: how many times the best counts as diverging.
+    Returns:
+        None, or the reason as a short phrase ("the loss is nan", "the loss grew to ...").
+    """
+    if not math.isfinite(loss):
+        return f"the loss is {loss!r}"
+    if loss > initial and loss > factor * best:
+        return (
+            f"the loss grew to {loss:.4g}, more than {factor:g} times its best ({best:.4g}; "
+            f"untrained {initial:.4g})"
+        )
+    return None
+
+
+def _batch_diverged(loss: float, initial: float, factor: float = DIVERGENCE_FACTOR) -> str | None:
+    # A batch's loss is one batch's, not the whole set's: only a loss far above the untrained
+    # model's (or not finite) stops training before the epoch is measured.
+    if not math.isfinite(loss):
+        return f"the loss is {loss!r}"
+    if loss > factor * max(initial, 1.0):
+        return (
+            f"a batch's loss grew to {loss:.4g}, more than {factor:g} times the untrained "
+            f"{initial:.4g}"
+        )
+    return None
+
+
 def _progress_enabled(progress: bool) -> bool:
     # A bar only where someone watches: never in logs, pipes or CI output.
     return progress and sys.stderr is not None and sys.stderr.isatty()
@@ -298,9 +360,13 @@ def fit(
         the loss of the final weights.
     Raises:
         ValueError: bad shapes, epochs < 1, batch_size < 1, labels the loss cannot take.
-        DivergenceError: the loss became NaN or infinite, or a forward pass overflowed. The
-            message names the epoch and batch; the model is left with the last weights that
-            gave a finite loss.
+        ValueError: also when the untrained model's loss is not finite (the data, not the
+            learning rate, is at fault: standardise it).
+        DivergenceError: the loss became NaN or infinite, a forward pass overflowed (on the
+            training or the validation data), or the loss grew by orders of magnitude
+            (`check_divergence`). The message names the epoch and batch; the model is left
+            with the weights of the last finished epoch (or the untrained ones), the last
+            whose loss was finite and measured on the whole training set.
     """
     from tqdm.auto import tqdm
 
@@ -314,6 +380,11 @@ def fit(
         raise ValueError(f"fit: batch_size must be a positive int or None, got {batch_size!r}")
     obj = _objective(loss)
     n_outputs = _as_matrix([_first_output(model, rows[0])]).shape[1]
+    if obj.name == "cross_entropy" and n_outputs < 2:
+        raise ValueError(
+            "fit: cross_entropy needs one output per class (2 or more), the model has 1; "
+            "for two classes with one output use 'bce' or 'hinge'"
+        )
     targets = obj.targets(y, n_outputs)
     val = None
     if validation_data is not None:
@@ -324,12 +395,43 @@ def fit(
     n_batches = math.ceil(n / batch_size)
     history = History()
 
-    def diverged(epoch: int, batch: int, what: str, good: list[float]) -> DivergenceError:
-        for p, d in zip(params, good):
+    # The untrained model's loss on the whole set: the yardstick of divergence, and its
+    # weights the ones kept if the first epoch already diverges.
+    try:
+        initial, _ = _measure(model, rows, y, obj)
+    except (OverflowError, ZeroDivisionError) as e:
+        initial, why = math.inf, _one_line(str(e))
+    else:
+        why = f"it is {initial!r}"
+    if not math.isfinite(initial):
+        raise ValueError(
+            f"fit: the untrained model's loss is not finite ({why}): the data is too large "
+            "for the initial weights, whatever the learning rate; standardise the features "
+            "(nn.StandardScaler)"
+        )
+    if val is not None:
+        try:
+            val_initial, _ = _measure(model, val[0], val[1], obj)
+        except (OverflowError, ZeroDivisionError) as e:
+            val_initial, why = math.inf, _one_line(str(e))
+        else:
+            why = f"it is {val_initial!r}"
+        if not math.isfinite(val_initial):
+            raise ValueError(
+                f"fit: the untrained model's loss on validation_data is not finite ({why}): "
+                "that data is too large for the initial weights; standardise it as the "
+                "training data"
+            )
+    best = initial
+    kept = [p.data for p in params]  # weights whose whole-set loss was finite and measured
+    kept_when = "the untrained weights"
+
+    def diverged(epoch: int, batch: int, what: str) -> DivergenceError:
+        for p, d in zip(params, kept):
             p.data = d
         return DivergenceError(
             f"training diverged at epoch {epoch}, batch {batch}: {_one_line(what, 200)}; the "
-            "model keeps the last weights with a finite loss (try a smaller learning rate)",
+            f"model keeps {kept_when} (try a smaller learning rate)",
             epoch,
             batch,
             history,
@@ -348,15 +450,15 @@ def fit(
             order = rng.permutation(n) if shuffle and batch_size < n else np.arange(n)
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size].tolist()
-                good = [p.data for p in params]
                 try:
                     batch_loss = obj.loss([model(rows[i]) for i in idx], [targets[i] for i in idx])
                 except (OverflowError, ZeroDivisionError) as e:
                     raise diverged(
-                        epoch, b + 1, f"the forward pass failed ({_one_line(str(e))})", good
+                        epoch, b + 1, f"the forward pass failed ({_one_line(str(e))})"
                     ) from None
-                if not math.isfinite(batch_loss.data):
-                    raise diverged(epoch, b + 1, f"the loss is {batch_loss.data!r}", good)
+                reason = _batch_diverged(batch_loss.data, initial)
+                if reason:
+                    raise diverged(epoch, b + 1, reason)
                 optimizer.zero_grad()
                 batch_loss.backward()
                 optimizer.step()
@@ -366,19 +468,31 @@ def fit(
                 train_loss, train_acc = _measure(model, rows, y, obj)
             except (OverflowError, ZeroDivisionError) as e:
                 raise diverged(
-                    epoch, n_batches, f"the forward pass failed ({_one_line(str(e))})", good
+                    epoch, n_batches, f"the forward pass failed ({_one_line(str(e))})"
                 ) from None
-            if not math.isfinite(train_loss):
-                raise diverged(epoch, n_batches, f"the loss is {train_loss!r}", good)
-            history.loss.append(train_loss)
-            history.accuracy.append(train_acc)
-            history.lr.append(lr)
+            reason = check_divergence(train_loss, best, initial)
+            if reason:
+                raise diverged(epoch, n_batches, reason)
             postfix = {"loss": f"{train_loss:.4f}", "acc": f"{train_acc:.3f}"}
             if val is not None:
-                val_loss, val_acc = _measure(model, val[0], val[1], obj)
+                try:
+                    val_loss, val_acc = _measure(model, val[0], val[1], obj)
+                except (OverflowError, ZeroDivisionError) as e:
+                    val_loss, val_acc = math.inf, 0.0
+                    what = f"the forward pass on the validation data failed ({_one_line(str(e))})"
+                else:
+                    what = f"the validation loss is {val_loss!r}"
+                if not math.isfinite(val_loss):
+                    raise diverged(epoch, n_batches, what)
                 history.val_loss.append(val_loss)
                 history.val_accuracy.append(val_acc)
                 postfix["val_acc"] = f"{val_acc:.3f}"
+            history.loss.append(train_loss)
+            history.accuracy.append(train_acc)
+            history.lr.append(lr)
+            best = min(best, train_loss)
+            kept = [p.data for p in params]
+            kept_when = f"the weights of epoch {epoch}"
             bar.set_postfix(postfix, refresh=False)
     finally:
         bar.close()

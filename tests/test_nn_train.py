@@ -182,8 +182,9 @@ def test_divergence_message_is_one_short_line(where):
 
     def model(row):
         calls["n"] += 1
-        # The batch forward is the first 6 calls (plus one probe); then the epoch's measure.
-        if (where == "batch" and calls["n"] > 1) or (where == "measure" and calls["n"] > 7):
+        # One probe, the untrained model's measure (6 calls), the batch forward (6), then the
+        # epoch's measure.
+        if (where == "batch" and calls["n"] > 7) or (where == "measure" and calls["n"] > 13):
             raise OverflowError(
                 "linear: result -inf is not finite for finite input(s)\n"
                 + ", ".join(["-1.0957469098e+117"] * 60)
@@ -198,4 +199,102 @@ def test_divergence_message_is_one_short_line(where):
     assert "\n" not in message and len(message) < 300, message
     assert message.startswith("training diverged at epoch 1, batch 1: the forward pass failed ")
     assert "(linear: result -inf is not finite for finite input(s) -1.0957469098e+117" in message
-    assert "...); the model keeps the last weights" in message
+    assert "...); the model keeps the untrained weights" in message
+
+
+# -- divergence: growth by orders of magnitude, and the weights kept -------------------------
+
+
+@pytest.mark.parametrize(
+    "loss, best, initial, diverged",
+    [
+        (float("nan"), 1.0, 1.0, "the loss is nan"),
+        (float("inf"), 1.0, 1.0, "the loss is inf"),
+        (1e4, 1.0, 1.0, "the loss grew to 1e+04, more than 100 times its best (1; untrained 1)"),
+        (101.0, 1.0, 1.0, "the loss grew to 101"),
+        (99.0, 1.0, 1.0, None),  # within two orders of magnitude
+        (0.5, 1e-3, 1.0, None),  # 500 times its best, but still below the untrained loss
+        (2.0, 1e-3, 1.0, "the loss grew to 2"),
+        (0.0, 0.0, 1.0, None),
+    ],
+)
+def test_check_divergence(loss, best, initial, diverged):
+    from nn.train import check_divergence
+
+    reason = check_divergence(loss, best, initial)
+    if diverged is None:
+        assert reason is None
+    else:
+        assert reason is not None and reason.startswith(diverged), reason
+
+
+def test_a_growing_loss_stops_training_before_anything_overflows():
+    X, y = _moons(40)
+    model = nn.MLP(2, [16, 16, 1], init="micrograd", seed=0)
+    untrained = [p.data for p in model.parameters()]
+    with pytest.raises(nn.DivergenceError) as info:
+        nn.fit(model, X, y, "hinge", nn.SGD(model.parameters(), lr=1e6), epochs=4, progress=False)
+    assert str(info.value).startswith("training diverged at epoch 1, batch 1: the loss grew to ")
+    assert "the model keeps the untrained weights" in str(info.value)
+    assert info.value.epoch == 1 and info.value.history.epochs == 0
+    assert [p.data for p in model.parameters()] == untrained
+
+
+def test_with_mini_batches_the_weights_kept_are_those_of_the_last_measured_epoch():
+    # Two calm epochs at lr 0.05, then StepLR multiplies the rate by 1e7: the third epoch
+    # diverges somewhere in its batches. The model must hold the weights after epoch 2 (whose
+    # whole-set loss was measured), not those before the failing batch.
+    X, y = _moons(40)
+
+    def run(epochs):
+        model = nn.MLP(2, [8, 1], seed=0)
+        opt = nn.SGD(model.parameters(), lr=0.05)
+        sched = nn.StepLR(opt, step_size=2, gamma=1e7)
+        kwargs = dict(epochs=epochs, batch_size=4, scheduler=sched, seed=3, progress=False)
+        return model, nn.fit(model, X, y, "mse", opt, **kwargs)
+
+    calm, history = run(2)
+    model = nn.MLP(2, [8, 1], seed=0)
+    opt = nn.SGD(model.parameters(), lr=0.05)
+    sched = nn.StepLR(opt, step_size=2, gamma=1e7)
+    with pytest.raises(nn.DivergenceError) as info:
+        nn.fit(model, X, y, "mse", opt, epochs=5, batch_size=4, scheduler=sched, seed=3,
+               progress=False)  # fmt: skip
+    assert info.value.epoch == 3 and info.value.history.loss == history.loss
+    assert "the model keeps the weights of epoch 2" in str(info.value)
+    assert [p.data for p in model.parameters()] == [p.data for p in calm.parameters()]
+    loss, _ = nn.evaluate(model, X, y, "mse")
+    assert loss == history.loss[-1]  # finite, measured on the whole set
+
+
+def test_an_overflow_in_validation_is_divergence_not_a_bare_error():
+    X, y = _moons(20)
+    model = nn.MLP(2, [4, 1], seed=0)
+    X_val, y_val = X[:7], y[:7]
+    real = nn.train._measure
+    calls = {"n": 0}
+
+    def measure(model, rows, y, obj):  # the validation forward overflows after epoch 1
+        calls["n"] += 1
+        if len(rows) == len(X_val) and calls["n"] > 2:
+            raise OverflowError("linear: result inf is not finite for finite input(s)")
+        return real(model, rows, y, obj)
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(nn.train, "_measure", measure):
+        with pytest.raises(nn.DivergenceError) as info:
+            nn.fit(model, X, y, "hinge", nn.SGD(model.parameters(), lr=0.1), epochs=3,
+                   validation_data=(X_val, y_val), progress=False)  # fmt: skip
+    message = str(info.value)
+    assert message.startswith("training diverged at epoch 1, batch 1: the forward pass on the ")
+    assert "validation data failed (linear: result inf" in message
+    assert "the model keeps the untrained weights" in message
+
+
+def test_validation_data_too_large_for_the_untrained_model_is_a_data_error():
+    X, y = _moons(20)
+    model = nn.MLP(2, [4, 1], seed=0)
+    with pytest.raises(ValueError, match="loss on validation_data is not finite"):
+        nn.fit(model, X, y, "mse", nn.SGD(model.parameters(), lr=0.1), epochs=1,
+               validation_data=(X * 1e300, y), progress=False)  # fmt: skip
