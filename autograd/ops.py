@@ -49,12 +49,19 @@ class Op:
         forward: floats -> float; raises on a domain error (see module docstring).
         local_grads: (out, *args) -> one local derivative per argument; args and out are
             floats on the plain pass and Values under `create_graph=True`.
+        array_forward, array_local_grads: the same on numpy float64 arrays (one element per
+            sample, plain floats broadcast), for the tape; None when `forward` and
+            `local_grads` work on arrays unchanged. Domain errors name the sample.
     """
 
     name: str
     symbol: str
     forward: Callable[..., float]
     local_grads: Callable[..., tuple[Any, ...]]
+    # The tape's forms (tape.py), on float64 arrays with one element per sample; None where
+    # the float rule above already works on arrays as it is (add, mul, linear, ...).
+    array_forward: Callable[..., Any] | None = None
+    array_local_grads: Callable[..., tuple[Any, ...]] | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
@@ -122,6 +129,21 @@ def _check_unary_finite(name: str, x: float, out: float) -> float:
     return out
 
 
+# Array forms (the tape's) raise the float rule's error for the first sample that has one.
+# `bad` is a boolean array over the batch (samples along the first axis); `shown` the values
+# to quote from that sample.
+
+
+def _raise_at(error: type[Exception], bad: Any, message: str, *shown: Any) -> None:
+    """Raise `error(message.format(*values) + " at sample i")` for the first True of `bad`."""
+    if not np.any(bad):
+        return
+    bad = np.asarray(bad)
+    where = tuple(int(i) for i in np.argwhere(bad)[0])
+    values = [float(np.broadcast_to(v, bad.shape)[where]) for v in shown]
+    raise error(message.format(*values) + f" at sample {where[0]}")
+
+
 # ---------------------------------------------------------------------------------------
 # Arithmetic
 # ---------------------------------------------------------------------------------------
@@ -145,6 +167,17 @@ def _div_forward(a: float, b: float) -> float:
     return a / b
 
 
+def _div_array(a: Any, b: Any) -> Any:
+    _raise_at(
+        ZeroDivisionError,
+        (b == 0.0) & np.isfinite(a),
+        "div: division by zero, got {!r} / {!r}",
+        a,
+        b,
+    )
+    return np.divide(a, b)
+
+
 def _pow_forward(a: float, b: float) -> float:
     if a == 0.0 and b < 0.0 and math.isfinite(b):
         # 0 ** -inf is IEEE's +inf (a non-finite input), Python returns it without raising.
@@ -156,6 +189,33 @@ def _pow_forward(a: float, b: float) -> float:
         return a**b
     except OverflowError:
         raise OverflowError(f"pow: result overflows float64, got {a!r} ** {b!r}") from None
+
+
+def _pow_array(a: Any, b: Any) -> Any:
+    finite = np.isfinite(a) & np.isfinite(b)
+    _raise_at(
+        ZeroDivisionError,
+        (a == 0.0) & (b < 0.0) & np.isfinite(b),
+        "pow: zero to a negative power, got {!r} ** {!r}",
+        a,
+        b,
+    )
+    _raise_at(
+        ValueError,
+        (a < 0.0) & finite & (np.floor(b) != b),
+        "pow: a negative base needs an integer exponent, got {!r} ** {!r}",
+        a,
+        b,
+    )
+    out = np.power(a, b)
+    _raise_at(
+        OverflowError,
+        finite & ~np.isfinite(out),
+        "pow: result overflows float64, got {!r} ** {!r}",
+        a,
+        b,
+    )
+    return out
 
 
 def _pow_local(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
@@ -175,15 +235,34 @@ def _pow_local(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
     return da, db
 
 
+def _pow_local_array(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    # _pow_local on arrays. On the plain pass b is a number, so the mask is just b == 0;
+    # np.power gives IEEE's inf where a ** (b - 1) is singular, as _ieee_power does.
+    da = np.where(b == 0.0, 0.0, b * np.power(a, b - 1.0))
+    positive = a > 0.0
+    db = np.where(
+        positive,
+        out * np.log(np.where(positive, a, 1.0)),
+        np.where((a == 0.0) & (b >= 0.0), 0.0, math.nan),
+    )
+    return da, db
+
+
 # The forward of + - * is Python's own operator (a C function: cheaper to call than a lambda).
 ADD = Op("add", "+", operator.add, lambda out, a, b: (1.0, 1.0))
 SUB = Op("sub", "-", operator.sub, lambda out, a, b: (1.0, -1.0))
 MUL = Op("mul", "*", operator.mul, lambda out, a, b: (b, a))
 # d(a/b)/da = 1/b, d(a/b)/db = -a/b**2 = -out/b. The forward allows b == 0 only for a
 # non-finite a (inf / 0 is inf), where the derivatives are IEEE's inf or NaN.
-DIV = Op("div", "/", _div_forward, lambda out, a, b: (_ieee_div(1.0, b), _ieee_div(-out, b)))
+DIV = Op(
+    "div",
+    "/",
+    _div_forward,
+    lambda out, a, b: (_ieee_div(1.0, b), _ieee_div(-out, b)),
+    array_forward=_div_array,
+)
 NEG = Op("neg", "-", lambda a: -a, lambda out, a: (-1.0,))
-POW = Op("pow", "**", _pow_forward, _pow_local)
+POW = Op("pow", "**", _pow_forward, _pow_local, _pow_array, _pow_local_array)
 
 
 def _abs_local(out: Any, x: Any) -> tuple[float]:
@@ -192,7 +271,12 @@ def _abs_local(out: Any, x: Any) -> tuple[float]:
     return (1.0 if v > 0 else -1.0 if v < 0 else 0.0 if v == 0 else math.nan,)
 
 
-ABS = Op("abs", "abs", abs, _abs_local)
+def _abs_local_array(out: Any, x: Any) -> tuple[Any]:
+    # np.sign is 0 at 0 and NaN at NaN, like the float rule; + 0.0 turns sign(-0.0) into 0.0.
+    return (np.sign(x) + 0.0,)
+
+
+ABS = Op("abs", "abs", abs, _abs_local, np.abs, _abs_local_array)
 
 
 def _max_local(out: Any, a: Any, b: Any) -> tuple[float, float]:
@@ -212,8 +296,23 @@ def _nan_aware(pick: Callable[[float, float], float]) -> Callable[[float, float]
     return forward
 
 
-MAXIMUM = Op("maximum", "max", _nan_aware(max), _max_local)
-MINIMUM = Op("minimum", "min", _nan_aware(min), lambda out, a, b: _max_local(out, b, a))
+def _max_local_array(out: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    # As _max_local: 1 / 0 where one is larger, 0.5 / 0.5 on a tie (and where a NaN is).
+    da = np.where(a > b, 1.0, np.where(a < b, 0.0, 0.5))
+    return da, 1.0 - da
+
+
+# np.maximum and np.minimum propagate NaN and, on a tie, return the first argument, as
+# Python's max and min do (so maximum(-0.0, 0.0) is -0.0 both ways).
+MAXIMUM = Op("maximum", "max", _nan_aware(max), _max_local, np.maximum, _max_local_array)
+MINIMUM = Op(
+    "minimum",
+    "min",
+    _nan_aware(min),
+    lambda out, a, b: _max_local(out, b, a),
+    np.minimum,
+    lambda out, a, b: _max_local_array(out, b, a),
+)
 
 # ---------------------------------------------------------------------------------------
 # Exponentials and logarithms
@@ -244,6 +343,32 @@ def _sqrt_forward(x: float) -> float:
     return math.sqrt(x)
 
 
+def _exp_array(x: Any) -> Any:
+    out = np.exp(x)
+    _raise_at(
+        OverflowError,
+        np.isfinite(x) & ~np.isfinite(out),
+        "exp: result overflows float64, got input {!r}",
+        x,
+    )
+    return out
+
+
+def _log_array(x: Any) -> Any:
+    _raise_at(
+        ValueError,
+        ~(x > 0.0) & ~np.isnan(x) & (x != -math.inf),
+        "log: input must be > 0, got {!r}",
+        x,
+    )
+    return np.log(x)
+
+
+def _sqrt_array(x: Any) -> Any:
+    _raise_at(ValueError, (x < 0.0) & (x != -math.inf), "sqrt: input must be >= 0, got {!r}", x)
+    return np.sqrt(x)
+
+
 def _sqrt_local(out: Any, x: Any) -> tuple[Any]:
     # 1 / (2 sqrt(x)); infinite at 0, as in PyTorch (a float division by 0.0 would raise).
     if float(out) == 0.0:
@@ -252,9 +377,13 @@ def _sqrt_local(out: Any, x: Any) -> tuple[Any]:
     return (0.5 / out,)
 
 
-EXP = Op("exp", "exp", _exp_forward, lambda out, x: (out,))
-LOG = Op("log", "log", _log_forward, lambda out, x: (1.0 / x,))
-SQRT = Op("sqrt", "sqrt", _sqrt_forward, _sqrt_local)
+def _sqrt_local_array(out: Any, x: Any) -> tuple[Any]:
+    return (np.where(out == 0.0, math.inf, 0.5 / out),)
+
+
+EXP = Op("exp", "exp", _exp_forward, lambda out, x: (out,), _exp_array)
+LOG = Op("log", "log", _log_forward, lambda out, x: (1.0 / x,), _log_array)
+SQRT = Op("sqrt", "sqrt", _sqrt_forward, _sqrt_local, _sqrt_array, _sqrt_local_array)
 
 # ---------------------------------------------------------------------------------------
 # Activations
@@ -268,6 +397,12 @@ def _tanh_local(out: Any, x: Any) -> tuple[Any]:
     # from x (e <= 1, never overflowing) rather than abs(x): abs would put a kink into the
     # rule, and a create_graph pass would then give 0 for the third derivative at 0, not -2.
     e = exp((-2.0 if float(x) >= 0.0 else 2.0) * x)
+    return (4.0 * e / (1.0 + e) ** 2,)
+
+
+def _tanh_local_array(out: Any, x: Any) -> tuple[Any]:
+    # The same form; exp(-2|x|) equals the float rule's exp(-+2x) for either sign of x.
+    e = np.exp(-2.0 * np.abs(x))
     return (4.0 * e / (1.0 + e) ** 2,)
 
 
@@ -285,6 +420,17 @@ def _sigmoid_local(out: Any, x: Any) -> tuple[Any]:
     return (out * sigmoid(-x),)
 
 
+def _sigmoid_array(x: Any) -> Any:
+    # Both branches of _sigmoid_forward at once: with e = exp(-|x|) <= 1, 1 / (1 + e) for
+    # x >= 0 and e / (1 + e) below (exp(x) there is e). Never overflows.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _sigmoid_local_array(out: Any, x: Any) -> tuple[Any]:
+    return (out * _sigmoid_array(-x),)
+
+
 def _relu_forward(x: float) -> float:
     return x if x > 0.0 or math.isnan(x) else 0.0
 
@@ -293,6 +439,14 @@ def _relu_local(out: Any, x: Any) -> tuple[float]:
     # relu'(0) = 0, as PyTorch and JAX define it: 0 is a valid subgradient there, and it
     # keeps dead units dead instead of waking them at exactly zero.
     return (1.0 if float(x) > 0.0 else 0.0,)
+
+
+def _relu_array(x: Any) -> Any:
+    return np.where((x > 0.0) | np.isnan(x), x, 0.0)
+
+
+def _relu_local_array(out: Any, x: Any) -> tuple[Any]:
+    return ((x > 0.0).astype(np.float64),)
 
 
 def _leaky_relu_forward(x: float, negative_slope: float) -> float:
@@ -306,6 +460,15 @@ def _leaky_relu_local(out: Any, x: Any, negative_slope: Any) -> tuple[Any, Any]:
     return negative_slope, x
 
 
+def _leaky_relu_array(x: Any, negative_slope: Any) -> Any:
+    return np.where(x > 0.0, x, x * negative_slope)
+
+
+def _leaky_relu_local_array(out: Any, x: Any, negative_slope: Any) -> tuple[Any, Any]:
+    positive = x > 0.0
+    return np.where(positive, 1.0, negative_slope), np.where(positive, 0.0, x)
+
+
 def _elu_forward(x: float, alpha: float) -> float:
     # expm1 keeps precision for x near 0, where exp(x) - 1 would cancel.
     return x if x > 0.0 else alpha * math.expm1(x)
@@ -317,6 +480,17 @@ def _elu_local(out: Any, x: Any, alpha: Any) -> tuple[Any, Any]:
         return 1.0, 0.0
     expm1_x = math.expm1(x) if is_number(x) else exp(x) - 1.0
     return alpha * exp(x), expm1_x
+
+
+def _elu_array(x: Any, alpha: Any) -> Any:
+    # expm1 of min(x, 0): the branch not taken must not overflow.
+    return np.where(x > 0.0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def _elu_local_array(out: Any, x: Any, alpha: Any) -> tuple[Any, Any]:
+    positive = x > 0.0
+    below = np.minimum(x, 0.0)
+    return np.where(positive, 1.0, alpha * np.exp(below)), np.where(positive, 0.0, np.expm1(below))
 
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -333,7 +507,19 @@ def _ndtr_local(out: Any, x: Any) -> tuple[Any]:
     return (exp(-0.5 * x * x) * _INV_SQRT2PI,)
 
 
-NDTR = Op("ndtr", "ndtr", _ndtr_forward, _ndtr_local)
+# numpy has no erfc; math.erfc element by element keeps the float rule's exact numbers.
+_erfc_array = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _ndtr_array(x: Any) -> Any:
+    return 0.5 * _erfc_array(-x * _INV_SQRT2).astype(np.float64)
+
+
+def _ndtr_local_array(out: Any, x: Any) -> tuple[Any]:
+    return (np.exp(-0.5 * x * x) * _INV_SQRT2PI,)
+
+
+NDTR = Op("ndtr", "ndtr", _ndtr_forward, _ndtr_local, _ndtr_array, _ndtr_local_array)
 
 
 def _gelu_forward(x: float) -> float:
@@ -345,20 +531,48 @@ def _gelu_local(out: Any, x: Any) -> tuple[Any]:
     return (ndtr(x) + x * exp(-0.5 * x * x) * _INV_SQRT2PI,)
 
 
+def _gelu_array(x: Any) -> Any:
+    return x * _ndtr_array(x)
+
+
+def _gelu_local_array(out: Any, x: Any) -> tuple[Any]:
+    return (_ndtr_array(x) + x * np.exp(-0.5 * x * x) * _INV_SQRT2PI,)
+
+
 def _softplus_forward(x: float) -> float:
     # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): no overflow, no cancellation.
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-TANH = Op("tanh", "tanh", math.tanh, _tanh_local)
-SIGMOID = Op("sigmoid", "sigmoid", _sigmoid_forward, _sigmoid_local)
-RELU = Op("relu", "relu", _relu_forward, _relu_local)
+def _softplus_array(x: Any) -> Any:
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+TANH = Op("tanh", "tanh", math.tanh, _tanh_local, np.tanh, _tanh_local_array)
+SIGMOID = Op(
+    "sigmoid", "sigmoid", _sigmoid_forward, _sigmoid_local, _sigmoid_array, _sigmoid_local_array
+)
+RELU = Op("relu", "relu", _relu_forward, _relu_local, _relu_array, _relu_local_array)
 # The slope and alpha are a second argument, usually a plain number, so one table entry serves
 # every setting (and a Value slope would even get its own gradient).
-LEAKY_RELU = Op("leaky_relu", "leaky_relu", _leaky_relu_forward, _leaky_relu_local)
-ELU = Op("elu", "elu", _elu_forward, _elu_local)
-GELU = Op("gelu", "gelu", _gelu_forward, _gelu_local)
-SOFTPLUS = Op("softplus", "softplus", _softplus_forward, lambda out, x: (sigmoid(x),))
+LEAKY_RELU = Op(
+    "leaky_relu",
+    "leaky_relu",
+    _leaky_relu_forward,
+    _leaky_relu_local,
+    _leaky_relu_array,
+    _leaky_relu_local_array,
+)
+ELU = Op("elu", "elu", _elu_forward, _elu_local, _elu_array, _elu_local_array)
+GELU = Op("gelu", "gelu", _gelu_forward, _gelu_local, _gelu_array, _gelu_local_array)
+SOFTPLUS = Op(
+    "softplus",
+    "softplus",
+    _softplus_forward,
+    lambda out, x: (sigmoid(x),),
+    _softplus_array,
+    lambda out, x: (_sigmoid_array(x),),
+)
 
 # ---------------------------------------------------------------------------------------
 # Trigonometry
@@ -374,8 +588,11 @@ def _cos_forward(x: float) -> float:
     return math.cos(x) if math.isfinite(x) else math.nan
 
 
-SIN = Op("sin", "sin", _sin_forward, lambda out, x: (cos(x),))
-COS = Op("cos", "cos", _cos_forward, lambda out, x: (-sin(x),))
+# np.sin and np.cos give NaN at +-inf, as the float forms do.
+SIN = Op("sin", "sin", _sin_forward, lambda out, x: (cos(x),), np.sin, lambda out, x: (np.cos(x),))
+COS = Op(
+    "cos", "cos", _cos_forward, lambda out, x: (-sin(x),), np.cos, lambda out, x: (-np.sin(x),)
+)
 
 # ---------------------------------------------------------------------------------------
 # N-ary primitives: one node for many inputs
@@ -408,6 +625,26 @@ def _logsumexp_local(out: Any, *xs: Any) -> tuple[Any, ...]:
     return tuple(e / total for e in shifted)
 
 
+def _logsumexp_array(*xs: Any) -> Any:
+    # _logsumexp_forward on columns: the maximum's own term exp(0) = 1 is left out of the
+    # sum (the float form's fsum adds it and takes it away again) and log1p adds it back.
+    X = np.stack(np.broadcast_arrays(*xs))
+    m = X.max(axis=0)
+    finite_m = np.where(np.isinf(m), 0.0, m)
+    e = np.exp(X - finite_m)
+    np.put_along_axis(e, np.argmax(X, axis=0)[None], 0.0, axis=0)
+    out = finite_m + np.log1p(e.sum(axis=0))
+    out = np.where(np.isinf(m), m, out)
+    return np.where(np.isnan(X).any(axis=0), math.nan, out)
+
+
+def _logsumexp_local_array(out: Any, *xs: Any) -> tuple[Any, ...]:
+    X = np.stack(np.broadcast_arrays(*xs))
+    shifted = [np.exp(x - X.max(axis=0)) for x in X]
+    total = sum(shifted)  # left to right, as the float rule adds them
+    return tuple(e / total for e in shifted)
+
+
 def _linear_forward(*args: float) -> float:
     # args = (b, w_1..w_n, x_1..x_n): a neuron's pre-activation b + sum_i w_i x_i.
     n = (len(args) - 1) // 2
@@ -421,7 +658,14 @@ def _linear_local(out: Any, *args: Any) -> tuple[Any, ...]:
 
 
 SUM = Op("sum", "sum", _sum_forward, lambda out, *xs: (1.0,) * len(xs))
-LOGSUMEXP = Op("logsumexp", "logsumexp", _logsumexp_forward, _logsumexp_local)
+LOGSUMEXP = Op(
+    "logsumexp",
+    "logsumexp",
+    _logsumexp_forward,
+    _logsumexp_local,
+    _logsumexp_array,
+    _logsumexp_local_array,
+)
 LINEAR = Op("linear", "w·x+b", _linear_forward, _linear_local)
 
 #: Every primitive by name. Tests and the hypothesis strategies read ops from here.
