@@ -265,7 +265,11 @@ def _class_index(y: np.ndarray) -> np.ndarray:
 
 
 def evaluate(
-    model: Callable[[Any], Any], X: Any, y: Any, loss: str | Callable[..., Value] = "hinge"
+    model: Callable[[Any], Any],
+    X: Any,
+    y: Any,
+    loss: str | Callable[..., Value] = "hinge",
+    engine: str = "auto",
 ) -> tuple[float, float]:
     """The loss and the accuracy of `model` on `(X, y)`, under `no_grad` (no graph kept).
 
@@ -274,11 +278,17 @@ def evaluate(
         X: features, shape (n_samples, n_features).
         y: class indices (hinge also takes -1/+1).
         loss: a loss name or function (see the module docstring).
+        engine: "tape", "values" or "auto", as for `fit` (the tape replays one sample's
+            recorded graph over all samples, a chunk at a time).
     Returns:
         `(loss, accuracy)` as floats.
     """
+    obj = _objective(loss)
+    if _use_tape(engine, model, obj):
+        X, y = _check_array(X, y, "evaluate")
+        return _TapeEngine(model, X, y, obj, None).measure(None, y)
     rows, y = _check_xy(X, y, "evaluate")
-    return _measure(model, rows, y, _objective(loss))
+    return _measure(model, rows, y, obj)
 
 
 def predict(model: Any, X: Any, loss: str | Callable[..., Value] = "hinge") -> np.ndarray:
@@ -377,13 +387,14 @@ class _TapeEngine:
         self.model, self.obj, self.opt = model, obj, opt
         self.params = model.parameters()
         position = {id(p): i for i, p in enumerate(self.params)}
-        missing = [i for i, p in enumerate(opt.params) if id(p) not in position]
+        opt_params = [] if opt is None else opt.params  # no optimiser: only measuring
+        missing = [i for i, p in enumerate(opt_params) if id(p) not in position]
         if missing:
             raise ValueError(
                 f"fit: the optimiser's parameter {missing[0]} is not a parameter of the model; "
                 "engine='tape' trains the model's parameters"
             )
-        self.opt_index = np.array([position[id(p)] for p in opt.params], dtype=np.intp)
+        self.opt_index = np.array([position[id(p)] for p in opt_params], dtype=np.intp)
         self.whole = bool(
             len(self.opt_index) == len(self.params)
             and np.array_equal(self.opt_index, np.arange(len(self.params)))
