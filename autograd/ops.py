@@ -138,7 +138,7 @@ def _raise_at(error: type[Exception], bad: Any, message: str, *shown: Any) -> No
     """Raise `error(message.format(*values) + " at sample i")` for the first True of `bad`."""
     if not np.any(bad):
         return
-    bad = np.asarray(bad)
+    bad = np.atleast_1d(bad)
     where = tuple(int(i) for i in np.argwhere(bad)[0])
     values = [float(np.broadcast_to(v, bad.shape)[where]) for v in shown]
     raise error(message.format(*values) + f" at sample {where[0]}")
@@ -446,7 +446,7 @@ def _relu_array(x: Any) -> Any:
 
 
 def _relu_local_array(out: Any, x: Any) -> tuple[Any]:
-    return ((x > 0.0).astype(np.float64),)
+    return (np.asarray(x > 0.0, dtype=np.float64),)
 
 
 def _leaky_relu_forward(x: float, negative_slope: float) -> float:
@@ -512,7 +512,7 @@ _erfc_array = np.frompyfunc(math.erfc, 1, 1)
 
 
 def _ndtr_array(x: Any) -> Any:
-    return 0.5 * _erfc_array(-x * _INV_SQRT2).astype(np.float64)
+    return 0.5 * np.asarray(_erfc_array(-x * _INV_SQRT2), dtype=np.float64)
 
 
 def _ndtr_local_array(out: Any, x: Any) -> tuple[Any]:

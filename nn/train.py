@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from autograd import Value, no_grad
-from autograd.tape import Tape, record
+from autograd.tape import Tape, one_blas_thread, record
 
 from . import losses
 from .module import Module
@@ -569,6 +569,8 @@ def fit(
             history,
         )
 
+    blas = one_blas_thread()  # small matrix products: one thread is faster (see autograd.tape)
+    blas.__enter__()
     bar = tqdm(
         range(1, epochs + 1),
         desc="train",
@@ -616,6 +618,7 @@ def fit(
     finally:
         runner.sync()
         bar.close()
+        blas.__exit__(None, None, None)
     return history
 
 
