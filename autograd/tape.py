@@ -275,10 +275,17 @@ class _Program:
         first = self.home.get(slots[0])
         if first is not None:
             bid, col = first
-            if tuple(slots) == self.block_slots[bid][col : col + len(slots)]:
+            block = self.block_slots[bid]
+            if tuple(slots) == block[col : col + len(slots)]:
                 gm = env.block_grads.get(bid)
+                if gm is None and len(slots) == len(block):
+                    # The first gradient of the whole block: kept as it is (a copy when it
+                    # is a read-only view), not added to zeros.
+                    owned = isinstance(g, np.ndarray) and g.flags.owndata and g.flags.writeable
+                    env.block_grads[bid] = g if owned else np.array(g, dtype=np.float64)
+                    return
                 if gm is None:
-                    gm = env.block_grads[bid] = np.zeros((env.n, len(self.block_slots[bid])))
+                    gm = env.block_grads[bid] = np.zeros((env.n, len(block)))
                 gm[:, col : col + len(slots)] += g
                 return
         for j, s in enumerate(slots):
@@ -367,7 +374,9 @@ class _LinearBlock:
     def _gather(
         self, env: _Env, prog: _Program, index: np.ndarray, mask: np.ndarray, const: np.ndarray
     ) -> np.ndarray:
-        values = env.param_values[index] if index.size else np.zeros(index.shape)
+        if not mask.any():
+            return const  # weights that are all plain numbers
+        values = env.param_values[index]
         return np.where(mask, values, const) if not mask.all() else values
 
     def backward(self, env: _Env, prog: _Program) -> None:
@@ -416,21 +425,37 @@ def _param_table(
 
 
 class _MapBlock:
-    """Rows `t_j = op(s_j, c)` of one unary op over the columns of a block: one call."""
+    """Rows `t_j = op(..., s_j, ...)` of one op over the columns s_j of a block, the other
+    arguments the same for every row (a slope, or one column: `z_j - t`): one call on the
+    (n, k) matrix, the shared columns broadcast as (n, 1)."""
 
-    def __init__(self, bid: int, rows: list[Row]) -> None:
+    def __init__(self, bid: int, rows: list[Row], position: int) -> None:
         self.bid = bid
         self.rows = rows
         self.op = rows[0].op
+        self.position = position  # which argument is the block's column
         self.outs = tuple(r.out for r in rows)
-        self.ins = tuple(int(r.args[0]) for r in rows)
-        self.extra = rows[0].args[1:]  # plain numbers, the same for every row (a slope)
+        self.ins = tuple(int(r.args[position]) for r in rows)
+        self.shared = rows[0].args  # the other arguments (the same in every row)
         self.forward_fn = self.op.array_forward or self.op.forward
         self.local_fn = self.op.array_local_grads or self.op.local_grads
 
+    def args(self, env: _Env, prog: _Program) -> list[Any]:
+        out: list[Any] = []
+        for i, a in enumerate(self.shared):
+            if i == self.position:
+                out.append(prog.matrix(env, self.ins))
+            elif type(a) is int:
+                v = env.vals[a]
+                out.append(v[:, None] if np.ndim(v) == 1 else v)
+            else:
+                out.append(a)
+        return out
+
     def forward(self, env: _Env, prog: _Program) -> None:
-        Z = prog.matrix(env, self.ins)
-        out = _call_forward(self.forward_fn, [Z, *self.extra], self.rows[0], prog, env, self)
+        args = self.args(env, prog)
+        out = _call_forward(self.forward_fn, args, self.rows[0], prog, env, self)
+        out = np.broadcast_to(out, (env.n, len(self.outs)))
         env.blocks[self.bid] = out
         for j, s in enumerate(self.outs):
             env.vals[s] = out[:, j]
@@ -439,9 +464,14 @@ class _MapBlock:
         G = env.block_grads.get(self.bid)
         if G is None:
             return
-        Z = prog.matrix(env, self.ins)
-        local = self.local_fn(env.blocks[self.bid], Z, *self.extra)[0]
-        prog.add_grad_matrix(env, self.ins, _times(G, local))
+        args = self.args(env, prog)
+        locals_ = self.local_fn(env.blocks[self.bid], *args)
+        for i, (a, local) in enumerate(zip(self.shared, locals_)):
+            if i == self.position:
+                prog.add_grad_matrix(env, self.ins, _times(G, local))
+            elif type(a) is int and prog.needs_grad[a]:
+                # One column read by every row: its gradient is the sum over the rows.
+                prog.add_grad(env, a, _times(G, local).sum(axis=1))
 
 
 def _call_forward(
@@ -453,7 +483,7 @@ def _call_forward(
     block: _MapBlock | None = None,
 ) -> Any:
     """Run one forward, turning a failure into a message that names the row and the sample."""
-    where = f"tape row {_row_text(row, prog.n_inputs, prog.n_params)!r}"
+    where = f"tape row {_row_text(row, prog.n_inputs, prog.n_params, prog.names)!r}"
     try:
         out = fn(*args)
     except (ValueError, ZeroDivisionError, OverflowError) as e:
@@ -518,7 +548,7 @@ def _report_nonfinite(
     raise OverflowError(
         f"{op.name}: result {float(value)!r} is not finite for finite input(s) "
         f"{', '.join(shown)} at sample {sample} (tape row "
-        f"{_row_text(row, prog.n_inputs, prog.n_params)!r})"
+        f"{_row_text(row, prog.n_inputs, prog.n_params, prog.names)!r})"
     )
 
 
@@ -561,20 +591,20 @@ def _fuse(rows: list[Row], prog: _Program) -> list[Any]:
             linear_block_of[r.out] = bid
             member.add(r.out)
         first_of[group[0].out] = ("linear", key)
-    # 2. rows of one op with one slot argument (plus plain numbers) reading outputs of one
-    #    linear block: the layer's activation, one call on the block.
+    # 2. rows of one op that read one column of a linear block each, at the same argument,
+    #    their other arguments the same for all of them: the layer's activation (relu of
+    #    each neuron), or a loss's shift `z_j - t`; one call on the block.
     maps: dict[Any, list[Row]] = {}
     for r in rows:
-        slots = [a for a in r.args if type(a) is int]
-        if (
-            r.op is not LINEAR
-            and len(slots) == 1
-            and type(r.args[0]) is int
-            and r.args[0] in linear_block_of
-            and r.out not in member
-        ):
-            key = ("map", r.op.name, linear_block_of[int(r.args[0])], r.args[1:])
-            maps.setdefault(key, []).append(r)
+        if r.op is LINEAR or r.out in member:
+            continue
+        columns = [i for i, a in enumerate(r.args) if type(a) is int and a in linear_block_of]
+        if len(columns) != 1:
+            continue
+        p = columns[0]
+        others = tuple(None if i == p else a for i, a in enumerate(r.args))
+        key = ("map", r.op.name, linear_block_of[int(r.args[p])], p, others)
+        maps.setdefault(key, []).append(r)
     for key, group in maps.items():
         if len(group) < 2:
             continue
@@ -593,7 +623,7 @@ def _fuse(rows: list[Row], prog: _Program) -> list[Any]:
             if kind == "linear":
                 steps.append(_LinearBlock(planned[key], groups[key], prog))
             else:
-                steps.append(_MapBlock(planned[key], maps[key]))
+                steps.append(_MapBlock(planned[key], maps[key], key[3]))
         elif r.out not in member:
             steps.append(_RowStep(r, prog))
     return steps
@@ -649,9 +679,18 @@ class Tape:
         for i in range(self.n_inputs):
             self._prog.home[i] = (-1, i)
         self.steps = _fuse(list(self.rows), self._prog)
+        # Rows are named t0, t1, ... in the order the steps compute them, so a fused layer's
+        # outputs have consecutive names.
+        k = 0
+        for step in self.steps:
+            for s in (step.row.out,) if isinstance(step, _RowStep) else step.outs:
+                self._prog.names[s] = f"t{k}"
+                k += 1
         # The parameters read one by one (by unfused rows, or as outputs); a fused layer
         # reads its weights from the array of all parameter values instead.
         read = {a for st in self.steps if isinstance(st, _RowStep) for a in st.slots}
+        read |= {a for st in self.steps if isinstance(st, _LinearBlock) for a in st.xs}
+        read |= {a for st in self.steps if isinstance(st, _MapBlock) for a in st.ins}
         read |= {o for o in self.outputs if type(o) is int}
         self._scalar_params = sorted(s for s in read if self._prog.is_param(s))
         self._needs: dict[tuple[int, bool], list[bool]] = {}
@@ -776,7 +815,7 @@ class Tape:
         body: list[str] = []
         for step in self.steps:
             if isinstance(step, _RowStep):
-                body.append(_row_text(step.row, self.n_inputs, len(self.params)))
+                body.append(_row_text(step.row, self.n_inputs, len(self.params), names))
             elif isinstance(step, _LinearBlock):
                 outs = _abbrev([names[s] for s in step.outs])
                 xs = _abbrev([names[s] for s in step.xs])
@@ -789,9 +828,12 @@ class Tape:
                 )
             else:
                 outs = _abbrev([names[s] for s in step.outs])
-                ins = _abbrev([names[s] for s in step.ins])
-                extra = "".join(f" {a!r}" for a in step.extra)
-                body.append(f"[{outs}] = {step.op.name}[{len(step.outs)}] [{ins}]{extra}")
+                ins = "[" + _abbrev([names[s] for s in step.ins]) + "]"
+                args = [
+                    ins if i == step.position else names[a] if type(a) is int else repr(a)
+                    for i, a in enumerate(step.shared)
+                ]
+                body.append(f"[{outs}] = {step.op.name}[{len(step.outs)}] " + " ".join(args))
         if body:
             lines.append("  let " + body[0])
             lines.extend("      " + b for b in body[1:])
@@ -810,10 +852,14 @@ class Tape:
         )
 
 
-def _row_text(row: Row, n_inputs: int, n_params: int) -> str:
+def _row_text(row: Row, n_inputs: int, n_params: int, names: Sequence[str] | None = None) -> str:
+    """`t3 = mul p0 x1`: a row as `print(tape)` shows it (`names`: the tape's slot names)."""
+
     def name(a: int | float) -> str:
         if type(a) is not int:
             return repr(a)
+        if names is not None:
+            return names[a]
         if a < n_inputs:
             return f"x{a}"
         if a < n_inputs + n_params:
@@ -841,7 +887,7 @@ def record(
     *examples: Sequence[float],
     params: Sequence[Value] | None = None,
     input_names: Sequence[str] | None = None,
-    rtol: float = 1e-12,
+    rtol: float = 1e-10,
 ) -> Tape:
     """Record `fn` on one sample as a flat program, checked on every example given.
 
@@ -855,7 +901,9 @@ def record(
             `parameters()`). Leaf Values `fn` reads that are not among them are constants of
             the program. Default: every leaf that is not an input, in order of first use.
         input_names: labels for the input Values (default `x0`, `x1`, ...).
-        rtol: how close the replay on all examples must come to each recording.
+        rtol: how close the replay on all examples must come to each recording, relative
+            to the largest magnitude on the value's way from the inputs (a guard against a
+            wrong array form; the property tests prove them equal to the float rules).
     Returns:
         A `Tape`.
     Raises:
@@ -906,21 +954,24 @@ def _check_replay(tape: Tape, recordings: list[_Recording], X: np.ndarray, rtol:
         for step in tape.steps:
             step.forward(env, prog)
     data = np.array([rec.data for rec in recordings])  # (examples, slots)
+    # Each value is compared relative to the largest magnitude on its way from the inputs:
+    # a sum in another order (a fused layer's matrix product) differs by the rounding of its
+    # terms, and that difference travels on through the rows after it.
+    with np.errstate(invalid="ignore"):
+        scales = np.where(np.isnan(data), 0.0, np.abs(data))
     for row in tape.rows:
         s = row.out
         got = np.broadcast_to(env.vals[s], (len(X),))
         want = data[:, s]
-        # Relative to the result or to its largest argument, whichever is larger: a sum in
-        # another order (a fused layer's matrix product) differs by rounding of the terms.
         slots = [a for a in row.args if type(a) is int]
-        scale = np.abs(want)
         if slots:
-            scale = np.maximum(scale, np.nanmax(np.abs(data[:, slots]), axis=1))
+            scales[:, s] = np.maximum(scales[:, s], scales[:, slots].max(axis=1))
+        scale = scales[:, s]
         same = (got == want) | (np.isnan(got) & np.isnan(want))
         close = np.abs(got - want) <= rtol * scale + 1e-300
         if not np.all(same | close):
             k = int(np.argmax(~(same | close)))
-            text = _row_text(row, tape.n_inputs, len(tape.params))
+            text = _row_text(row, tape.n_inputs, len(tape.params), prog.names)
             raise ValueError(
                 f"tape.record: the replay of row {text!r} "
                 f"gives {float(got[k])!r} on example {k}, its recording {float(want[k])!r}: "

@@ -72,6 +72,13 @@ SPECIALS = [0.0, -0.0, 1.0, -1.0, 20.0, -20.0, 1e-300, -1e-300, 700.0, -800.0]
 NONFINITE = [math.inf, -math.inf, math.nan]
 
 
+#: Local derivatives that are sums of larger terms which cancel, compared to the terms' size:
+#: gelu'(x) = Phi(x) + x phi(x), with Phi in [0, 1] and |x phi(x)| <= 0.25 (they cancel to 0
+#: near x = -0.75). Everywhere else a derivative is compared relative to itself, so a
+#: saturated one (tanh'(20) = 1.7e-17) must be exact to rounding.
+GRAD_SCALE = {"gelu": 1.0}
+
+
 def test_every_op_of_the_table_has_a_domain_here():
     assert set(DOMAINS) == set(OPS)
 
@@ -96,9 +103,18 @@ def _array_rule(op: Op, columns: list[np.ndarray]):
     return out, np.array(grads)
 
 
-def _assert_same(got: np.ndarray, want: np.ndarray, what: str) -> None:
-    # numpy's exp, log, tanh may differ from libm's by an ulp: 4e-16 relative, NaN = NaN.
-    np.testing.assert_allclose(got, want, rtol=4e-16, atol=0.0, equal_nan=True, err_msg=what)
+def _assert_same(got: np.ndarray, want: np.ndarray, what: str, scale=None) -> None:
+    """Equal to rounding: numpy's exp, log1p, tanh may differ from libm's by an ulp, and a
+    quotient or sum of such values by a few: within 8e-16 (4 ulp) of `scale` (default each
+    value itself; for a forward, its largest operand too, as logsumexp's m + log1p(s)
+    cancels). NaN equals NaN."""
+    scale = np.abs(want) if scale is None else np.maximum(np.abs(want), scale)
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    with np.errstate(invalid="ignore"):
+        close = np.abs(got - want) <= 8e-16 * scale
+    assert np.all(same | close), (
+        f"{what}: got {got[~(same | close)][:3]}, want {want[~(same | close)][:3]}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
@@ -118,8 +134,9 @@ def test_array_form_equals_float_rule_on_random_batches(name, data, n):
         ]
     want_out, want_grads = _float_rule(op, columns)
     got_out, got_grads = _array_rule(op, columns)
-    _assert_same(got_out, want_out, f"{name} forward")
-    _assert_same(got_grads, want_grads, f"{name} local derivatives")
+    operands = np.max(np.where(np.isnan(columns), 0.0, np.abs(np.array(columns))), axis=0)
+    _assert_same(got_out, want_out, f"{name} forward", operands)
+    _assert_same(got_grads, want_grads, f"{name} local derivatives", GRAD_SCALE.get(name))
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
@@ -145,7 +162,8 @@ def test_array_form_equals_float_rule_at_special_points(name):
     columns = [c[keep] for c in columns]
     want_out, want_grads = _float_rule(op, columns)
     got_out, got_grads = _array_rule(op, columns)
-    _assert_same(got_out, want_out, f"{name} forward")
+    operands = np.max(np.where(np.isnan(columns), 0.0, np.abs(np.array(columns))), axis=0)
+    _assert_same(got_out, want_out, f"{name} forward", operands)
     _assert_same(got_grads, want_grads, f"{name} local derivatives")
 
 
