@@ -387,10 +387,9 @@ def _draw(
         op_attrs.update(flow)
         emit(v, f"op{i}", op_attrs)
         edges.edge(f"op{i}", f"v{i}")
-        locals_iter = iter(v.local_grads)
         for position, arg in enumerate(v.args):
             if isinstance(arg, Value):
-                local = next(locals_iter)
+                local = v.local_grads[position]
                 if shown is not None and arg not in shown:
                     continue  # drawn as part of the summary box below
                 edge_attrs = (

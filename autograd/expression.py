@@ -17,48 +17,45 @@ Used by the `chainrule draw` command (`draw_cli.py`).
 from __future__ import annotations
 
 import ast
+import builtins
+import inspect
 import math
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import ops
+from . import ops, value
 from .grad_mode import no_grad
-from .value import Value, elu, leaky_relu, logsumexp, maximum, minimum
+from .value import Value, logsumexp
 from .value import sum as sum_values
 
-# The functions a formula may call: the derivative table's unary ops, abs, the two-argument
-# ops, and the n-ary ones. Each maps to the function that builds the node.
+# The functions a formula may call: every op of the derivative table except those written as
+# operators (+ - * / ** and unary -) and `linear` (two lists). Each name maps to the function
+# that builds the node; its arity comes from the table, and a second argument with a default
+# (leaky_relu's slope, elu's alpha) may be left out.
+_NOT_CALLED = ("add", "sub", "mul", "div", "pow", "neg", "linear")
+
+
+def _formula_function(name: str) -> Callable[..., Any]:
+    if name in ("sum", "logsumexp"):  # called with the items themselves: sum(a, b, c)
+        on_items = sum_values if name == "sum" else logsumexp
+        return lambda *xs: on_items(xs)
+    return getattr(ops, name, None) or getattr(value, name, None) or abs
+
+
+def _least_arguments(function: Callable[..., Any]) -> int:
+    parameters = inspect.signature(function).parameters.values()
+    return builtins.sum(p.default is p.empty and p.kind != p.VAR_POSITIONAL for p in parameters)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "exp": ops.exp,
-    "log": ops.log,
-    "sqrt": ops.sqrt,
-    "tanh": ops.tanh,
-    "sigmoid": ops.sigmoid,
-    "relu": ops.relu,
-    "gelu": ops.gelu,
-    "ndtr": ops.ndtr,
-    "softplus": ops.softplus,
-    "sin": ops.sin,
-    "cos": ops.cos,
-    "abs": abs,
-    "leaky_relu": leaky_relu,
-    "elu": elu,
-    "maximum": maximum,
-    "minimum": minimum,
-    "sum": lambda *xs: sum_values(xs),
-    "logsumexp": lambda *xs: logsumexp(xs),
+    name: _formula_function(name) for name in ops.OPS if name not in _NOT_CALLED
 }
 
 # How many arguments each function takes: (least, most); None = any number.
 _ARITY: dict[str, tuple[int, int | None]] = {
-    **{name: (1, 1) for name in FUNCTIONS},
-    "leaky_relu": (1, 2),
-    "elu": (1, 2),
-    "maximum": (2, 2),
-    "minimum": (2, 2),
-    "sum": (1, None),
-    "logsumexp": (1, None),
+    name: (1, None) if ops.OPS[name].arity is None else (_least_arguments(f), ops.OPS[name].arity)
+    for name, f in FUNCTIONS.items()
 }
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {

@@ -251,7 +251,7 @@ def _prepare(
             i += len(args)
         x = args[i]
         if isinstance(x, Value):
-            fresh = apply(ops.ADD, x, 0.0)
+            fresh = apply(ops.OPS["add"], x, 0.0)
         elif ops.is_number(x):
             fresh = _Internal(float(x), level)
         else:

@@ -286,56 +286,18 @@ def _expression(v: Value, names: list[str]) -> str:
     it = iter(names)
     parts = [next(it) if isinstance(a, Value) else format_number(float(a)) for a in v.args]
     symbol = v.op.symbol
-    if len(parts) == 2 and v.op.name in ("add", "sub", "mul", "div", "pow"):
+    if v.op.arity == 2 and not symbol.isalpha():  # + - * / ** between their operands
         return f"{parts[0]} {symbol} {parts[1]}"
-    if v.op.name == "neg":
-        return f"-{parts[0]}"
+    if v.op.arity == 1 and not symbol.isalpha():  # unary minus
+        return f"{symbol}{parts[0]}"
     return f"{v.op.name}({', '.join(parts)})"
 
 
 def _local_formula(v: Value, names: list[str], i: int) -> str:
-    """The local derivative d(v)/d(input i) as a formula a learner knows, or "" if none here.
-
-    For a product it names the other factor: d(a*b)/da = b.
-    """
+    """The local derivative d(v)/d(input i) as the derivative table writes it, e.g. "b" for
+    d(a*b)/da (`ops.Op.local_formula`); names are the names of v's input Values."""
     assert v.op is not None
-    op = v.op.name
-    args = v.args
-    # Position of input i among all args (constants included) and the other argument's text.
-    positions = [k for k, a in enumerate(args) if isinstance(a, Value)]
-    k = positions[i]
     it = iter(names)
-    texts = [next(it) if isinstance(a, Value) else format_number(float(a)) for a in args]
-    out = "out"
-    if op == "add" or op == "sum":
-        return "1"
-    if op == "sub":
-        return "1" if k == 0 else "-1"
-    if op == "neg":
-        return "-1"
-    if op == "mul":
-        return texts[1 - k]
-    if op == "div":
-        return f"1 / {texts[1]}" if k == 0 else f"-{texts[0]} / {texts[1]}**2"
-    if op == "pow":
-        return (
-            f"{texts[1]} * {texts[0]}**({texts[1]} - 1)"
-            if k == 0
-            else f"{texts[0]}**{texts[1]} * log({texts[0]})"
-        )
-    if op == "exp":
-        return f"exp({texts[0]}), the output itself"
-    if op == "log":
-        return f"1 / {texts[0]}"
-    if op == "tanh":
-        return f"1 - tanh({texts[0]})**2"
-    if op == "sigmoid":
-        return f"{out} * (1 - {out})"
-    if op == "relu":
-        return f"1 if {texts[0]} > 0 else 0"
-    if op == "linear":
-        n = (len(args) - 1) // 2
-        if k == 0:
-            return "1"
-        return texts[k + n] if k <= n else texts[k - n]
-    return ""
+    texts = [next(it) if isinstance(a, Value) else format_number(float(a)) for a in v.args]
+    positions = [k for k, a in enumerate(v.args) if isinstance(a, Value)]
+    return v.op.local_formula(texts, positions[i], "out")

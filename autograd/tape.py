@@ -54,8 +54,10 @@ import numpy as np
 
 from .engine import topological_order
 from .grad_mode import enable_grad
-from .ops import LINEAR, Op
+from .ops import OPS, Op
 from .value import Value
+
+LINEAR = OPS["linear"]
 
 __all__ = ["Tape", "TapeRun", "one_blas_thread", "record"]
 
@@ -300,6 +302,16 @@ class _Program:
         return env.grads[s]
 
 
+def _array_local(op: Op, i: int, out: Any, args: Sequence[Any]) -> Any:
+    """d(out)/d(args[i]) on arrays: the op's array rule for argument i where it has one, else
+    its float rule (which works on arrays); `Op.local_grad`'s lookup, on the array rules."""
+    rules = op.array_local_grads or op.local_grads
+    rule = rules[i] if i < len(rules) else rules[-1]
+    if type(rule) is float:  # a constant derivative
+        return rule
+    return rule(out, *args) if op.arity is not None else rule(i, out, args)
+
+
 def _times(g: Any, local: Any) -> Any:
     """g * local, where a zero factor gives exactly zero even against inf or NaN (DESIGN.md)."""
     product = g * local
@@ -314,7 +326,6 @@ class _RowStep:
     def __init__(self, row: Row, prog: _Program) -> None:
         self.row = row
         self.forward_fn = row.op.array_forward or row.op.forward
-        self.local_fn = row.op.array_local_grads or row.op.local_grads
         self.slots = [a for a in row.args if type(a) is int]
 
     def args(self, env: _Env) -> list[Any]:
@@ -330,9 +341,11 @@ class _RowStep:
         if g is None:
             return
         args = self.args(env)
-        locals_ = self.local_fn(env.vals[self.row.out], *args)
-        for a, local in zip(self.row.args, locals_):
+        out = env.vals[self.row.out]
+        for i, a in enumerate(self.row.args):
             if type(a) is int and prog.needs_grad[a]:
+                # Only the derivatives needed: none with respect to a plain number.
+                local = _array_local(self.row.op, i, out, args)
                 if type(local) is float and local == 0.0:
                     continue  # a zero local derivative contributes nothing
                 prog.add_grad(env, a, _times(g, local))
@@ -438,7 +451,6 @@ class _MapBlock:
         self.ins = tuple(int(r.args[position]) for r in rows)
         self.shared = rows[0].args  # the other arguments (the same in every row)
         self.forward_fn = self.op.array_forward or self.op.forward
-        self.local_fn = self.op.array_local_grads or self.op.local_grads
 
     def args(self, env: _Env, prog: _Program) -> list[Any]:
         out: list[Any] = []
@@ -465,12 +477,14 @@ class _MapBlock:
         if G is None:
             return
         args = self.args(env, prog)
-        locals_ = self.local_fn(env.blocks[self.bid], *args)
-        for i, (a, local) in enumerate(zip(self.shared, locals_)):
+        out = env.blocks[self.bid]
+        for i, a in enumerate(self.shared):
             if i == self.position:
+                local = _array_local(self.op, i, out, args)
                 prog.add_grad_matrix(env, self.ins, _times(G, local))
             elif type(a) is int and prog.needs_grad[a]:
                 # One column read by every row: its gradient is the sum over the rows.
+                local = _array_local(self.op, i, out, args)
                 prog.add_grad(env, a, _times(G, local).sum(axis=1))
 
 

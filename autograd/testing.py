@@ -194,7 +194,10 @@ class _Builder:
         args = [self.value(a) for a in node.args]
         try:
             out = op.forward(*args)
-            local = op.local_grads(out, *args)
+            local: list[Any] = [
+                op.local_grad(i, out, tuple(args)) if isinstance(a, Ref) else None
+                for i, a in enumerate(node.args)
+            ]
         except (ValueError, ZeroDivisionError, OverflowError):
             return None
         refs = [(a, d) for a, d in zip(node.args, local) if isinstance(a, Ref)]

@@ -24,6 +24,7 @@ import numpy as np
 
 import autograd
 from autograd import Value
+from autograd.ops import is_number
 
 from .init import init_linear
 from .module import Module
@@ -126,7 +127,7 @@ def get_activation(activation: str | Callable[[Any], Any] | None) -> Activation:
 
 def _as_inputs(x: Any, nin: int, where: str) -> list[Any]:
     """The inputs as a list of floats/Values of length `nin`; a bare scalar when nin == 1."""
-    if isinstance(x, (Value, int, float, np.number)) and not isinstance(x, bool):
+    if isinstance(x, Value) or is_number(x):
         xs: list[Any] = [x]
     elif isinstance(x, np.ndarray):
         if x.ndim > 1:

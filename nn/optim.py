@@ -23,6 +23,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from autograd import Value, no_grad
+from autograd.ops import is_number
 
 
 def _check_params(params: Iterable[Value], where: str) -> list[Value]:
@@ -37,7 +38,7 @@ def _check_params(params: Iterable[Value], where: str) -> list[Value]:
 
 def _check_nonneg(where: str, **values: float) -> None:
     for name, v in values.items():
-        if not (isinstance(v, (int, float)) and v >= 0.0):
+        if not (is_number(v) and v >= 0.0):
             raise ValueError(f"{where}: {name} must be a number >= 0, got {v!r}")
 
 

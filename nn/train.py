@@ -210,7 +210,7 @@ def _outputs(model: Callable[[Any], Any], rows: Sequence[Sequence[float]]) -> li
 def _as_matrix(outs: list[Any]) -> np.ndarray:
     """Model outputs (Values, or lists of Values) as a float array (n, k)."""
     return np.array(
-        [[o.data] if isinstance(o, Value) else [float(v) for v in o] for o in outs],
+        [[o.data] if isinstance(o, Value) else [getattr(v, "data", v) for v in o] for o in outs],
         dtype=np.float64,
     ).reshape(len(outs), -1)
 

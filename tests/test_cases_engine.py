@@ -1,4 +1,4 @@
-"""Every case of `cases/engine.md` (E01-E27): inputs that broke other engines, with the
+"""Every case of `cases/engine.md` (E01-E32): inputs that broke other engines, with the
 right answers. Tolerance as the cases README states: `math.isclose(got, want, rel_tol=1e-12,
 abs_tol=1e-15)`; inf and nan compare exactly."""
 
@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from autograd import Value, logsumexp, maximum
+import autograd
+from autograd import Value, logsumexp, maximum, minimum, softmax
 from autograd import sum as vsum
 
 
@@ -357,3 +358,80 @@ def test_e27_integer_data_divided() -> None:
     b.backward()
     assert b.data == 1.5 and a.grad == 0.5
     assert all(type(t) is float for t in (a.data, a.grad, b.data, b.grad))
+
+
+# Numerics at the edges (second round) ----
+
+
+@pytest.mark.parametrize("x0", [1e12, 1e16, -1e16, 1e300, 0.0, -3.5])
+def test_e28_softmax_exact_at_any_magnitude(x0: float) -> None:
+    v = Value(x0)
+    p = softmax([v] * 3)
+    assert all(math.isclose(q.data, 0.3333333333333333, rel_tol=1e-12) for q in p)
+    assert math.fsum(q.data for q in p) == 1.0
+    assert [q.data for q in softmax([Value(x0), Value(x0)])] == [0.5, 0.5]
+
+
+def test_e28_cross_entropy_exact_at_any_magnitude() -> None:
+    from nn import cross_entropy
+
+    logits = [Value(1e12), Value(1e12)]
+    loss = cross_entropy(logits, target=1)
+    assert math.isclose(loss.data, 0.6931471805599453, rel_tol=1e-12)
+    loss.backward()
+    assert [v.grad for v in logits] == [0.5, -0.5]
+
+
+def test_e28_logsumexp_rounding_does_not_enter_a_difference() -> None:
+    # softmax_1 of [1e16, 1e16 + 2]: the logits differ by exactly 2, so it is sigmoid(2),
+    # whatever their size; exp(x - logsumexp(x)) gives 1.0 here (logsumexp rounds by 2).
+    s = softmax([Value(1e16), Value(1e16 + 2.0)])
+    want = 1.0 / (1.0 + math.exp(-2.0))
+    assert math.isclose(s[1].data, want, rel_tol=1e-12)
+    assert math.isclose(s[0].data, 1.0 - want, rel_tol=1e-12)
+
+
+def test_e29_zero_local_derivative_stops_an_infinite_upstream_gradient() -> None:
+    # sqrt'(0) is inf, but nothing near x changes the output: the gradient is 0, not NaN.
+    for x0, make in (
+        (-2.0, lambda x: maximum(x, 0.0)),
+        (-2.0, lambda x: x.relu()),
+        (2.0, lambda x: minimum(x, 0.0)),
+    ):
+        x = Value(x0)
+        make(x).sqrt().backward()
+        assert x.grad == 0.0
+        x = Value(x0)
+        assert autograd.grad(make(x).sqrt(), [x]) == (0.0,)
+        (g,) = autograd.grad(make(x).sqrt(), [x], create_graph=True)
+        assert g.data == 0.0
+
+
+def test_e29_zero_local_derivative_stops_a_nan_upstream_gradient() -> None:
+    # d/db (-1)**b does not exist (NaN); b = relu(x) + 2 is flat at x = -2.
+    x = Value(-2.0)
+    (Value(-1.0) ** (x.relu() + 2.0)).backward()
+    assert x.grad == 0.0
+
+
+def test_e30_binary_cross_entropy_with_logits_at_saturation() -> None:
+    from nn.losses import binary_cross_entropy_with_logits
+
+    loss = binary_cross_entropy_with_logits([Value(50.0)], [1.0])
+    assert math.isclose(loss.data, 1.9287498479639178e-22, rel_tol=1e-12)
+    loss = binary_cross_entropy_with_logits([Value(-50.0)], [0.0])
+    assert math.isclose(loss.data, 1.9287498479639178e-22, rel_tol=1e-12)
+
+
+def test_e31_second_derivative_of_tanh_near_zero() -> None:
+    got = autograd.func.derivative(autograd.tanh, 2)(3e-9)
+    assert math.isclose(got, -6e-09, rel_tol=1e-12)
+
+
+def test_e32_create_graph_computes_no_derivative_nobody_asked_for() -> None:
+    x = Value(1.0)
+    (g,) = autograd.grad(x / 1e-250, [x], create_graph=True)
+    assert isinstance(g, Value) and g.data == 1e250
+    y = Value(1.0)
+    (y / 1e-250).backward()
+    assert y.grad == 1e250

@@ -38,7 +38,7 @@ def test_eps_is_used():
 
 
 # A rule with a deliberate error: sin's derivative doubled.
-BAD_SIN = Op("bad_sin", "bad_sin", math.sin, lambda out, x: (2 * autograd.cos(x),))
+BAD_SIN = Op("bad_sin", "bad_sin", 1, math.sin, (lambda out, x: 2 * autograd.cos(x),), ("",))
 
 
 def test_catches_a_wrong_rule_with_a_table():
@@ -70,7 +70,9 @@ def test_raise_exception_false_returns_false():
 
 def test_gradgradcheck_catches_a_rule_that_breaks_the_graph():
     # float(x) inside a rule: right first derivative, but no graph, so d2 comes out 0.
-    float_sin = Op("float_sin", "s", math.sin, lambda out, x: (math.cos(float(x)),))
+    float_sin = Op(
+        "float_sin", "s", 1, math.sin, (lambda out, x: math.cos(getattr(x, "data", x)),), ("",)
+    )
     f = lambda x: apply(float_sin, x)  # noqa: E731
     assert gradcheck(f, [0.3])
     with pytest.raises(GradcheckError) as info:
@@ -108,7 +110,9 @@ def test_an_exact_tie_needs_no_kink_report():
 
 def test_a_wrong_value_at_a_kink_is_still_caught():
     # The rule claims slope 2 on the right of a relu kink: outside the one-sided differences.
-    bad_relu = Op("bad_relu", "r", autograd.OPS["relu"].forward, lambda out, x: (2.0 * (x > 0),))
+    bad_relu = Op(
+        "bad_relu", "r", 1, autograd.OPS["relu"].forward, (lambda out, x: 2.0 * (x > 0),), ("",)
+    )
     with pytest.raises(GradcheckError, match=r"input 0 .* 2 .*KINK \(one-sided 0.0165\d* \.\. 1\)"):
         gradcheck(lambda x: apply(bad_relu, x), [1e-7])
 

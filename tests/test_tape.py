@@ -90,16 +90,18 @@ def _float_rule(op: Op, columns: list[np.ndarray]):
         args = [float(c[i]) for c in columns]
         out = op.forward(*args)
         outs.append(out)
-        grads.append([float(g) for g in op.local_grads(out, *args)])
+        grads.append([float(op.local_grad(j, out, args)) for j in range(len(args))])
     return np.array(outs), np.array(grads).T
 
 
 def _array_rule(op: Op, columns: list[np.ndarray]):
     fwd = op.array_forward or op.forward
-    lg = op.array_local_grads or op.local_grads
     with np.errstate(all="ignore"):
         out = np.asarray(fwd(*columns), dtype=np.float64)
-        grads = [np.broadcast_to(g, out.shape) for g in lg(out, *columns)]
+        grads = [
+            np.broadcast_to(tape._array_local(op, j, out, columns), out.shape)
+            for j in range(len(columns))
+        ]
     return out, np.array(grads)
 
 
@@ -423,7 +425,9 @@ def test_a_non_value_output_is_refused():
 
 
 def test_an_op_without_an_array_form_is_refused():
-    cube = Op("cube", "cube", lambda x: math.pow(x, 3.0), lambda out, x: (3.0 * x * x,))
+    cube = Op(
+        "cube", "cube", 1, lambda x: math.pow(x, 3.0), (lambda out, x: 3.0 * x * x,), ("3 {0}**2",)
+    )
     with pytest.raises(TypeError, match="op 'cube' has no array form"):
         tape.record(lambda v: apply(cube, v[0]), [2.0], [3.0])
 
@@ -479,3 +483,32 @@ def test_replay_checks_its_inputs():
         t.run(np.zeros((3, 1)))
     with pytest.raises(ValueError, match="example 1 has 1 values, example 0 has 2"):
         tape.record(lambda v: v[0], [1.0, 2.0], [1.0])
+
+
+@pytest.mark.parametrize(
+    "logits",
+    [
+        (1e12, 1e12, 1e12),
+        (1e16, 1e16 + 2.0),
+        (-1e16, -1e16 + 4.0, -1e16 - 4.0),
+        (0.0, -40.0),
+        (0.0, 40.0, 40.0),
+        (0.0, -800.0, 800.0),
+        (3.0, -1.0, 0.5, 2.0),
+    ],
+)
+def test_one_hot_cross_entropy_is_as_precise_as_the_index_form(logits):
+    # The form a tape records (one-hot labels, no index) against the class-index form, which
+    # shifts by the largest logit: the same loss and gradients, to rounding, also where the
+    # target's gradient is tiny (-exp(-40)) and at logits near 1e16.
+    for target in range(len(logits)):
+        xs = [Value(x) for x in logits]
+        by_index = nn.cross_entropy(xs, target)
+        g_index = autograd.grad(by_index, xs)
+        ys = [Value(x) for x in logits]
+        one_hot = [1.0 if j == target else 0.0 for j in range(len(logits))]
+        by_label = nn.cross_entropy(ys, one_hot)
+        g_label = autograd.grad(by_label, ys)
+        assert math.isclose(by_label.data, by_index.data, rel_tol=1e-15), (target, logits)
+        for a, b in zip(g_label, g_index):
+            assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300), (target, logits, a, b)

@@ -93,11 +93,15 @@ def test_sub_expressions_are_shared_and_reused():
     assert any(map(reuses, drawn)) and any(map(squares, drawn))
 
 
-CUBE = Op("cube", "cube", lambda x: x**3, lambda out, x: (3 * x * x,))
-WRONG_CUBE = Op("wrong_cube", "cube", lambda x: x**3, lambda out, x: (3 * x,))
+CUBE = Op("cube", "cube", 1, lambda x: x**3, (lambda out, x: 3 * x * x,), ("",))
+WRONG_CUBE = Op("wrong_cube", "cube", 1, lambda x: x**3, (lambda out, x: 3 * x,), ("",))
 # Right first derivative, but float() cuts the graph: second derivatives come out wrong.
-GRAPHLESS_SIN = Op("graphless_sin", "sin", math.sin, lambda out, x: (math.cos(float(x)),))
-KINKED = Op("kinked", "kinked", lambda x: abs(x) * 2.0 + x, lambda out, x: (4.0 * (x > 0) - 1.0,))
+GRAPHLESS_SIN = Op(
+    "graphless_sin", "sin", 1, math.sin, (lambda out, x: math.cos(getattr(x, "data", x)),), ("",)
+)
+KINKED = Op(
+    "kinked", "kinked", 1, lambda x: abs(x) * 2.0 + x, (lambda out, x: 4.0 * (x > 0) - 1.0,), ("",)
+)
 
 
 @pytest.fixture
@@ -168,7 +172,7 @@ def test_expression_evaluates_with_other_ops():
 
 
 def test_assert_grad_close_raises_with_the_table():
-    bad = Op("bad_exp", "e", math.exp, lambda out, x: (out * 1.001,))
+    bad = Op("bad_exp", "e", 1, math.exp, (lambda out, x: out * 1.001,), ("",))
     with pytest.raises(GradcheckError, match=r"input 0 .*MISMATCH"):
         assert_grad_close(lambda x: autograd.apply(bad, x), [0.5])
     with pytest.raises(ValueError, match="order must be 1 or 2, got 3"):

@@ -91,11 +91,21 @@ def test_label_is_a_str_set_when_made_or_later() -> None:
     assert x.label == "x"  # a rejected label changes nothing
 
 
-def test_float_and_item() -> None:
+def test_item_gives_the_float_and_implicit_conversion_raises_with_the_function_to_use() -> None:
     v = Value(2.5)
-    assert float(v) == 2.5 and type(float(v)) is float
-    assert v.item() == 2.5
-    assert math.isclose(math.sqrt(Value(4.0)), 2.0)  # anything taking a float takes a Value
+    assert v.item() == 2.5 and type(v.item()) is float
+    # math.* would return a float with no graph behind it (a gradient silently 0): the error
+    # names the autograd function instead. float(v) is the same conversion, so it raises too.
+    for call, hint in (
+        (math.tanh, "tanh"),
+        (math.exp, "exp"),
+        (math.sqrt, "sqrt"),
+        (float, "item"),
+    ):
+        with pytest.raises(TypeError, match=rf"{hint}\(") as info:
+            call(v)
+        assert "item()" in str(info.value), call
+    assert f"{v:.3f}" == "2.500" and f"{v:>6}" == "   2.5" and f"{v}" == repr(v)
 
 
 # ---------------------------------------------------------------------------------------
@@ -184,9 +194,9 @@ def test_plain_numbers_are_arguments_not_nodes() -> None:
     x = Value(3.0)
     y = x * 2.0
     assert y.inputs == (x,) and y.args == (x, 2.0)
-    assert y.local_grads == (2.0,)
+    assert y.local_grads == (2.0, None)  # one per argument; a number's is never computed
     z = 2.0 - x
-    assert z.args == (2.0, x) and z.local_grads == (-1.0,)
+    assert z.args == (2.0, x) and z.local_grads == (None, -1.0)
 
 
 def test_value_exponent_on_both_sides() -> None:
