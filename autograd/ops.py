@@ -572,7 +572,9 @@ def _sigmoid_local_array(out: Any, x: Any) -> Any:
 
 
 def _relu_array(x: Any) -> Any:
-    return np.where((x > 0.0) | np.isnan(x), x, 0.0)
+    # np.maximum propagates NaN and, on a tie, returns its first argument: 0.0 first, so
+    # relu(-0.0) is 0.0, as the float rule gives. One pass over the array.
+    return np.maximum(0.0, x)
 
 
 def _elu_array(x: Any, alpha: Any) -> Any:

@@ -312,10 +312,16 @@ def _array_local(op: Op, i: int, out: Any, args: Sequence[Any]) -> Any:
     return rule(out, *args) if op.arity is not None else rule(i, out, args)
 
 
+def _all_finite(x: Any) -> bool:
+    """Whether every element is finite: one sum (finite exactly when they all are, unless
+    the sum overflows, which the full check then sorts out), no boolean array."""
+    return bool(np.isfinite(np.sum(x))) or bool(np.all(np.isfinite(x)))
+
+
 def _times(g: Any, local: Any) -> Any:
     """g * local, where a zero factor gives exactly zero even against inf or NaN (DESIGN.md)."""
     product = g * local
-    if np.all(np.isfinite(product)):
+    if _all_finite(product):
         return product
     return np.where((np.asarray(g) == 0.0) | (np.asarray(local) == 0.0), 0.0, product)
 
@@ -370,6 +376,7 @@ class _LinearBlock:
         self.b_args = [r.args[0] for r in rows]
         self.w_index, self.w_mask, self.w_const = _param_table(self.w_args, prog)
         self.b_index, self.b_mask, self.b_const = _param_table([[b] for b in self.b_args], prog)
+        self._ranges: dict[int, bool] = {}  # per index table: its slots a consecutive range
         self.w_unique = len(set(self.w_index[self.w_mask].tolist())) == int(self.w_mask.sum())
         self.b_unique = len(set(self.b_index[self.b_mask].tolist())) == int(self.b_mask.sum())
 
@@ -378,7 +385,7 @@ class _LinearBlock:
         W = self._gather(env, prog, self.w_index, self.w_mask, self.w_const)
         b = self._gather(env, prog, self.b_index, self.b_mask, self.b_const)[:, 0]
         Z = X @ W.T + b
-        if not np.all(np.isfinite(Z)):
+        if not _all_finite(Z):
             _report_nonfinite(Z, [X, W, b], LINEAR, self.rows, prog, env)
         env.blocks[self.bid] = Z
         for j, s in enumerate(self.outs):
@@ -387,6 +394,13 @@ class _LinearBlock:
     def _gather(
         self, env: _Env, prog: _Program, index: np.ndarray, mask: np.ndarray, const: np.ndarray
     ) -> np.ndarray:
+        key = id(index)
+        if key not in self._ranges:
+            self._ranges[key] = bool(mask.all() and index.size and _is_range(index))
+        if self._ranges[key]:
+            # A layer's weights are consecutive parameters, row by row: a view, no copy.
+            start = int(index.flat[0])
+            return env.param_values[start : start + index.size].reshape(index.shape)
         if not mask.any():
             return const  # weights that are all plain numbers
         values = env.param_values[index]
@@ -398,7 +412,7 @@ class _LinearBlock:
             return
         X = prog.matrix(env, self.xs)
         W = self._gather(env, prog, self.w_index, self.w_mask, self.w_const)
-        if not np.all(np.isfinite(G)):
+        if not _all_finite(G):
             # Rare (the run is diverging): apply the zero-factor rule term by term.
             terms = G[:, :, None] * W[None]
             dX: np.ndarray | None = np.where((G[:, :, None] == 0) | (W[None] == 0), 0.0, terms).sum(
@@ -425,6 +439,11 @@ class _LinearBlock:
             prog.add_grad_matrix(env, self.xs, dX)
 
 
+def _is_range(index: np.ndarray) -> bool:
+    flat = index.ravel()
+    return bool(np.array_equal(flat, np.arange(flat[0], flat[0] + flat.size)))
+
+
 def _param_table(
     args: Sequence[Sequence[int | float]], prog: _Program
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -438,25 +457,34 @@ def _param_table(
 
 
 class _MapBlock:
-    """Rows `t_j = op(..., s_j, ...)` of one op over the columns s_j of a block, the other
-    arguments the same for every row (a slope, or one column: `z_j - t`): one call on the
-    (n, k) matrix, the shared columns broadcast as (n, 1)."""
+    """Rows `t_j = op(a_1j, a_2j, ...)` of one elementwise op computed as one call on (n, k)
+    matrices: at each argument position either every row reads a column of one block (the
+    j-th row its j-th column: a layer's relu, `z_j - t`), or every row reads the same
+    argument (a column, broadcast as (n, 1), or a plain number)."""
 
-    def __init__(self, bid: int, rows: list[Row], position: int) -> None:
+    def __init__(self, bid: int, rows: list[Row]) -> None:
         self.bid = bid
         self.rows = rows
         self.op = rows[0].op
-        self.position = position  # which argument is the block's column
         self.outs = tuple(r.out for r in rows)
-        self.ins = tuple(int(r.args[position]) for r in rows)
-        self.shared = rows[0].args  # the other arguments (the same in every row)
+        # Per argument: the slots of the rows (varying), or None where all rows share it.
+        self.ins: list[tuple[int, ...] | None] = []
+        for i, a in enumerate(rows[0].args):
+            column = tuple(r.args[i] for r in rows)
+            shared = all(c == a and type(c) is type(a) for c in column)
+            self.ins.append(None if shared else tuple(int(c) for c in column))
+        self.shared = rows[0].args
         self.forward_fn = self.op.array_forward or self.op.forward
+
+    def slots_read(self) -> set[int]:
+        read = {a for a, ins in zip(self.shared, self.ins) if ins is None and type(a) is int}
+        return read | {s for ins in self.ins if ins is not None for s in ins}
 
     def args(self, env: _Env, prog: _Program) -> list[Any]:
         out: list[Any] = []
-        for i, a in enumerate(self.shared):
-            if i == self.position:
-                out.append(prog.matrix(env, self.ins))
+        for a, ins in zip(self.shared, self.ins):
+            if ins is not None:
+                out.append(prog.matrix(env, ins))
             elif type(a) is int:
                 v = env.vals[a]
                 out.append(v[:, None] if np.ndim(v) == 1 else v)
@@ -478,14 +506,15 @@ class _MapBlock:
             return
         args = self.args(env, prog)
         out = env.blocks[self.bid]
-        for i, a in enumerate(self.shared):
-            if i == self.position:
-                local = _array_local(self.op, i, out, args)
-                prog.add_grad_matrix(env, self.ins, _times(G, local))
+        for i, (a, ins) in enumerate(zip(self.shared, self.ins)):
+            if ins is not None:
+                if any(prog.needs_grad[s] for s in ins):
+                    local = _array_local(self.op, i, out, args)
+                    prog.add_grad_matrix(env, ins, _times(G, local))
             elif type(a) is int and prog.needs_grad[a]:
                 # One column read by every row: its gradient is the sum over the rows.
                 local = _array_local(self.op, i, out, args)
-                prog.add_grad(env, a, _times(G, local).sum(axis=1))
+                prog.add_grad(env, a, np.broadcast_to(_times(G, local), G.shape).sum(axis=1))
 
 
 def _call_forward(
@@ -507,7 +536,7 @@ def _call_forward(
             f"tape: op {row.op.name!r} has no array form: its float rule fails on arrays "
             f"({e}); give the op an array_forward in ops.py, or use the Value graph"
         ) from None
-    if not np.all(np.isfinite(out)):
+    if not _all_finite(out):
         rows = block.rows if block is not None else [row]
         _report_nonfinite(out, args, row.op, rows, prog, env)
     return out
@@ -571,7 +600,27 @@ def _report_nonfinite(
 # -----------------------------------------------------------------------------------------
 
 
-def _fuse(rows: list[Row], prog: _Program) -> list[Any]:
+def _reads(step: Any) -> set[int]:
+    if isinstance(step, _RowStep):
+        return set(step.slots)
+    if isinstance(step, _LinearBlock):
+        reads = set(step.xs)
+        reads |= {int(a) for w in step.w_args for a in w if type(a) is int}
+        return reads | {int(b) for b in step.b_args if type(b) is int}
+    return step.slots_read()
+
+
+def _in_order(steps: list[Any], prog: _Program) -> bool:
+    """Whether every step reads only inputs, parameters and what steps before it made."""
+    ready = set(range(prog.n_inputs + prog.n_params))
+    for step in steps:
+        if not _reads(step) <= ready:
+            return False
+        ready |= {step.row.out} if isinstance(step, _RowStep) else set(step.outs)
+    return True
+
+
+def _fuse(rows: list[Row], prog: _Program, maps_too: bool = True) -> list[Any]:
     """The steps of a replay: rows, with a layer's linear rows and its activations fused."""
 
     # 1. linear rows whose weights and bias are parameters or plain numbers, grouped by the
@@ -605,31 +654,53 @@ def _fuse(rows: list[Row], prog: _Program) -> list[Any]:
             linear_block_of[r.out] = bid
             member.add(r.out)
         first_of[group[0].out] = ("linear", key)
-    # 2. rows of one op that read one column of a linear block each, at the same argument,
-    #    their other arguments the same for all of them: the layer's activation (relu of
-    #    each neuron), or a loss's shift `z_j - t`; one call on the block.
-    maps: dict[Any, list[Row]] = {}
-    for r in rows:
-        if r.op is LINEAR or r.out in member:
+    # 2. rows of one elementwise op (fixed arity) that read, at each argument, either the
+    #    same thing or a column of one block: the layer's activation, a loss's `z_j - t`.
+    #    Rows are taken in order; a row joins the open group of its key (op, and per
+    #    argument the block it reads or the shared argument) unless it reads that group's
+    #    own output. A group of one is a plain row after all.
+    block_of = {s: bid for s, (bid, _) in prog.home.items()}
+    maps: dict[int, list[Row]] = {}
+    if not maps_too:
+        rows_to_group: list[Row] = []
+    else:
+        rows_to_group = rows
+    open_group: dict[Any, int] = {}
+    group_of: dict[int, int] = {}  # row out slot -> tentative group
+    next_group = 0
+    for r in rows_to_group:
+        if r.op.arity is None or r.out in member:
             continue
-        columns = [i for i, a in enumerate(r.args) if type(a) is int and a in linear_block_of]
-        if len(columns) != 1:
-            continue
-        p = columns[0]
-        others = tuple(None if i == p else a for i, a in enumerate(r.args))
-        key = ("map", r.op.name, linear_block_of[int(r.args[p])], p, others)
-        maps.setdefault(key, []).append(r)
-    for key, group in maps.items():
+        parts: list[Any] = []
+        for a in r.args:
+            if type(a) is int and (a in block_of or a in group_of):
+                parts.append(("block", block_of.get(a, ("group", group_of.get(a)))))
+            else:
+                parts.append(("same", type(a).__name__, a))
+        if all(p[0] == "same" for p in parts):
+            continue  # reads no block: nothing to fuse with
+        key = (r.op.name, tuple(parts))
+        gid = open_group.get(key)
+        reads_own = gid is not None and any(
+            type(a) is int and group_of.get(a) == gid for a in r.args
+        )
+        if gid is None or reads_own:
+            gid = open_group[key] = next_group
+            next_group += 1
+            maps[gid] = []
+        maps[gid].append(r)
+        group_of[r.out] = gid
+    for gid, group in maps.items():
         if len(group) < 2:
             continue
         bid = next_block
         next_block += 1
-        planned[key] = bid
         prog.block_slots[bid] = tuple(r.out for r in group)
         for j, r in enumerate(group):
             prog.home[r.out] = (bid, j)
             member.add(r.out)
-        first_of[group[0].out] = ("map", key)
+        planned[("map", gid)] = bid
+        first_of[group[0].out] = ("map", gid)
     steps: list[Any] = []
     for r in rows:
         if r.out in first_of:
@@ -637,7 +708,7 @@ def _fuse(rows: list[Row], prog: _Program) -> list[Any]:
             if kind == "linear":
                 steps.append(_LinearBlock(planned[key], groups[key], prog))
             else:
-                steps.append(_MapBlock(planned[key], maps[key], key[3]))
+                steps.append(_MapBlock(planned[("map", key)], maps[key]))
         elif r.out not in member:
             steps.append(_RowStep(r, prog))
     return steps
@@ -693,6 +764,10 @@ class Tape:
         for i in range(self.n_inputs):
             self._prog.home[i] = (-1, i)
         self.steps = _fuse(list(self.rows), self._prog)
+        if not _in_order(self.steps, self._prog):  # pragma: no cover - a safety net
+            self._prog.home = {i: (-1, i) for i in range(self.n_inputs)}
+            self._prog.block_slots = {-1: tuple(range(self.n_inputs))}
+            self.steps = _fuse(list(self.rows), self._prog, maps_too=False)
         # Rows are named t0, t1, ... in the order the steps compute them, so a fused layer's
         # outputs have consecutive names.
         k = 0
@@ -704,7 +779,7 @@ class Tape:
         # reads its weights from the array of all parameter values instead.
         read = {a for st in self.steps if isinstance(st, _RowStep) for a in st.slots}
         read |= {a for st in self.steps if isinstance(st, _LinearBlock) for a in st.xs}
-        read |= {a for st in self.steps if isinstance(st, _MapBlock) for a in st.ins}
+        read |= {a for st in self.steps if isinstance(st, _MapBlock) for a in st.slots_read()}
         read |= {o for o in self.outputs if type(o) is int}
         self._scalar_params = sorted(s for s in read if self._prog.is_param(s))
         self._needs: dict[tuple[int, bool], list[bool]] = {}
@@ -842,10 +917,13 @@ class Tape:
                 )
             else:
                 outs = _abbrev([names[s] for s in step.outs])
-                ins = "[" + _abbrev([names[s] for s in step.ins]) + "]"
                 args = [
-                    ins if i == step.position else names[a] if type(a) is int else repr(a)
-                    for i, a in enumerate(step.shared)
+                    "[" + _abbrev([names[s] for s in ins]) + "]"
+                    if ins is not None
+                    else names[a]
+                    if type(a) is int
+                    else repr(a)
+                    for a, ins in zip(step.shared, step.ins)
                 ]
                 body.append(f"[{outs}] = {step.op.name}[{len(step.outs)}] " + " ".join(args))
         if body:
