@@ -11,18 +11,12 @@
     7.0
 
 Read in this order: `ops.py` (the derivative table), `value.py` (the node), `engine.py`
-(backward), then `func.py`, `gradcheck.py`, `draw.py`, `stepper.py`.
+(backward), then `functions.py`, `func.py`, `gradcheck.py`, `draw.py`, `stepper.py`.
 """
 
 from .draw import draw_dot
 from .engine import BackwardStep, backward, backward_steps, grad, topological_order
-from .grad_mode import enable_grad, is_grad_enabled, no_grad
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .ops import OPS, Op, cos, exp, gelu, log, ndtr, relu, sigmoid, sin, softplus, sqrt, tanh
-from .stepper import BackwardStepper
-from .value import (
-    Value,
-    apply,
+from .functions import (
     elu,
     leaky_relu,
     linear,
@@ -33,6 +27,11 @@ from .value import (
     softmax,
     sum,
 )
+from .grad_mode import enable_grad, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .ops import OPS, Op, cos, exp, gelu, log, ndtr, relu, sigmoid, sin, softplus, sqrt, tanh
+from .stepper import BackwardStepper
+from .value import Value, apply
 
 __all__ = [
     "OPS",

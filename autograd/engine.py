@@ -1,20 +1,9 @@
-"""Backpropagation: order the graph, then apply the chain rule node by node.
-
-Every node is made after its inputs, so sorting the nodes by creation number gives a
-topological order. Walking it from the output back, each node hands its gradient to its
-arguments, multiplied by the local derivative stored at forward time:
-
-    arg.grad += node.grad * local
-
-- `backward(root)` does this with floats and writes `.grad`; `backward_steps(root)` is the
-  same pass one node at a time (the stepper shows it);
-- `grad(outputs, inputs, create_graph=...)` returns gradients and writes nothing (PyTorch's
-  `torch.autograd.grad`); with `create_graph=True` it re-derives each local derivative as a
-  Value from the same rule, so gradients can be differentiated again.
-
-No recursion anywhere: a chain of a million nodes works at the default recursion limit.
-This file reads only the fields of a node (`args`, `local_grads`, `grad`, `op`, `serial`),
-so it imports nothing from `value.py`. Read next: `func.py` for grad(f) and hessian(f).
+"""Backpropagation: sort the graph by creation number (every node is made after its inputs),
+then from the output back hand each node's gradient to its arguments: `arg.grad += node.grad
+* local`. `backward` writes `.grad`, `backward_steps` is that pass one node at a time, `grad`
+writes nothing (with `create_graph=True` it re-derives each local derivative as a Value from
+the same rule). No recursion anywhere. This file reads only a node's fields, so it imports
+nothing from `value.py`, which imports it. Read next: `functions.py`, `func.py`.
 """
 
 from __future__ import annotations
@@ -30,20 +19,16 @@ from .ops import is_number
 
 
 def topological_order(roots: Any, *, include_leaves: bool = True) -> list[Any]:
-    """Every node reachable from `roots` (a Value or a sequence), each after its inputs.
-
-    A work list finds them, no recursion: the list of found nodes, read while it grows.
-    Then the creation number sorts them. A node reached by many paths appears once; leaves
-    (left out if `include_leaves` is False: backward has nothing to do at a leaf) come
-    first, the roots last.
-    """
+    """Every node reachable from `roots` (a Value or a sequence) once, each after its inputs:
+    found by a work list (the list, read while it grows), sorted by creation number. Leaves
+    (left out if `include_leaves` is False: backward has nothing to do there) come first."""
     found = [roots] if hasattr(roots, "args") else list(dict.fromkeys(roots))
     seen = set(found)
     for node in found:
         for arg in node.args:
             # args hold Values and floats (apply makes every plain number a float).
-            is_new = not isinstance(arg, float) and arg not in seen
-            if is_new and (include_leaves or arg.op is not None):
+            wanted = not isinstance(arg, float) and (include_leaves or arg.op is not None)
+            if wanted and arg not in seen:
                 seen.add(arg)
                 found.append(arg)
     found.sort(key=_serial)  # found roughly newest first, so this sort is cheap
@@ -78,29 +63,18 @@ def _start(root: Any, gradient: Any, where: str, include_leaves: bool) -> list[A
 
 
 def backward(root: Any, gradient: float = 1.0) -> None:
-    """Set `.grad` of every node `root` depends on to d(root)/d(node), times `gradient`.
-
-    Leaves accumulate (`+=`) across calls, as in PyTorch: call `zero_grad()` between steps.
-    Intermediate nodes are reset first, so they hold this pass only.
-
-    Raises:
-        TypeError: `gradient` is not a real number (`ops.is_number`).
-    """
+    """Set `.grad` of every node `root` depends on to d(root)/d(node) times `gradient` (a
+    number, else TypeError). Leaves accumulate across calls, as in PyTorch (`zero_grad()`
+    between steps); intermediate nodes hold this pass only."""
     chain_rule(_start(root, gradient, "backward", include_leaves=False))
 
 
 @dataclass(frozen=True)
 class BackwardStep:
-    """What backward does at one node: the chain rule, written out.
-
-    Attributes:
-        index: 0 for the first node processed (the root), counting up.
-        node: the Value whose gradient is handed on; upstream: its complete gradient.
-        inputs: the node's input Values; positions: where each stands in `node.args`.
-        local_grads: d(node)/d(input) for each input; contributions: upstream * local,
-            what is added to each input's grad (exactly 0.0 where a factor is zero).
-        name, input_names: the label, or `v<i>` with i the position in topological order.
-    """
+    """One node's chain rule, written out: its `upstream` gradient and, per input Value,
+    where it stands in `node.args` (`positions`), its local derivative and `contributions`
+    (upstream * local, exactly 0.0 where a factor is zero). `name`s are labels or `v<i>`,
+    i the position in topological order; `index` counts the steps from 0 (the root)."""
 
     index: int
     node: Any
@@ -118,39 +92,30 @@ class BackwardStep:
         parts = [repr(a) for a in self.node.args]
         for position, input_name in zip(self.positions, self.input_names):
             parts[position] = input_name
-        symbol = self.node.op.symbol
+        symbol, n = self.node.op.symbol, self.name
         infix = len(parts) == 2 and not symbol.isalpha()
         text = f"{parts[0]} {symbol} {parts[1]}" if infix else f"{symbol}({', '.join(parts)})"
-        lines = [f"step {self.index}: {self.name} = {text}, dL/d{self.name} = {self.upstream!r}"]
+        lines = [f"step {self.index}: {n} = {text}, dL/d{n} = {self.upstream!r}"]
         for c, local, contribution in zip(self.input_names, self.local_grads, self.contributions):
-            lines.append(
-                f"  dL/d{c} += dL/d{self.name} * ∂{self.name}/∂{c} = "
-                f"{self.upstream!r} * {local!r} = {contribution!r}"
-            )
+            lines.append(f"  dL/d{c} += dL/d{n} * ∂{n}/∂{c} = {self.upstream!r} * {local!r} = "
+                         f"{contribution!r}")  # fmt: skip
         return "\n".join(lines)
 
 
 def backward_steps(root: Any, gradient: float = 1.0) -> Iterator[BackwardStep]:
-    """`backward(root, gradient)` one node at a time, yielding a `BackwardStep` per node.
-
-    The same pass: run to the end, it leaves exactly the grads `backward` gives. Nodes come
-    root first; leaves are yielded too (nothing to hand on).
-    """
+    """`backward(root, gradient)` one node at a time, root first, leaves too: run to the end,
+    it leaves exactly the grads `backward` gives."""
     order = _start(root, gradient, "backward_steps", include_leaves=True)
     names = {node: node.label or f"v{i}" for i, node in enumerate(reversed(order))}
     for index, node in enumerate(order):
+        g = node.grad
         positions = tuple(i for i, local in enumerate(node.local_grads) if local is not None)
         inputs = tuple(node.args[i] for i in positions)
         local_grads = tuple(node.local_grads[i] for i in positions)
-        contributions = tuple(
-            0.0 if local == 0.0 or node.grad == 0.0 else node.grad * local for local in local_grads
-        )
-        step = BackwardStep(
-            index, node, node.grad, inputs, local_grads, contributions, names[node],
-            tuple(names[a] for a in inputs), positions,
-        )  # fmt: skip
-        chain_rule((node,))
-        yield step
+        contributions = tuple(0.0 if not (local and g) else g * local for local in local_grads)
+        chain_rule((node,))  # the step is done when it is seen
+        yield BackwardStep(index, node, g, inputs, local_grads, contributions, names[node],
+                           tuple(names[a] for a in inputs), positions)  # fmt: skip
 
 
 def grad(
@@ -160,23 +125,11 @@ def grad(
     create_graph: bool = False,
     allow_unused: bool = False,
 ) -> tuple[Any, ...]:
-    """Gradients of `outputs` with respect to `inputs`, writing no `.grad` (thread-safe).
-
-    PyTorch's `torch.autograd.grad` signature and semantics, for scalar Values.
-
-    Args:
-        outputs, inputs: a Value or a sequence of Values.
-        grad_outputs: d(loss)/d(output) per output: numbers or Values (default 1.0 each).
-        create_graph: if True, the gradients are Values with a graph of their own, built
-            from the same rules (higher derivatives); derivatives with respect to plain
-            numbers are never computed. If False they are floats.
-        allow_unused: if False, an input no output depends on raises; if True it gets None.
-    Returns:
-        One gradient per input: floats, or Values when `create_graph=True`.
-    Raises:
-        TypeError: an output or input is not a Value, or a grad_output not a number/Value.
-        ValueError: lengths of outputs and grad_outputs differ, or an input is unused.
-    """
+    """d(outputs)/d(inputs) (each a Value or a sequence), writing no `.grad`: safe from many
+    threads on one graph (PyTorch's `torch.autograd.grad`). `grad_outputs`: numbers or Values
+    (1.0 each). `create_graph=True` gives Values with graphs (higher derivatives; none with
+    respect to a plain number is computed), else floats. An unused input raises ValueError
+    (None if `allow_unused`); a non-Value output or input, or a bad seed, TypeError."""
     out_list, in_list = _nodes(outputs, "outputs"), _nodes(inputs, "inputs")
     grads: dict[Any, Any] = {}
     for out, seed in zip(out_list, _seeds(grad_outputs, len(out_list))):
@@ -184,37 +137,32 @@ def grad(
     with enable_grad() if create_graph else no_grad():
         for node in reversed(topological_order(out_list)):
             g = grads.get(node)
-            if g is None:
-                continue
             for i, (arg, local) in enumerate(zip(node.args, node.local_grads)):
-                if local is None:
+                if g is None or local is None:
                     continue
-                if create_graph:  # the same rule, on Values: a derivative with a graph
+                if create_graph:  # the same rule on Values: a derivative with a graph
                     local = node.op.local_grad(i, node, node.args)
                 contribution = _times(g, local)
                 grads[arg] = grads[arg] + contribution if arg in grads else contribution
-    result: list[Any] = []
+    result = []
     for i, x in enumerate(in_list):
         g = grads.get(x)
         if g is None and not allow_unused:
-            name = f" {x.label!r}" if x.label else ""
-            raise ValueError(
-                f"grad: input {i}{name} (data={x.data!r}) is not used by the outputs; "
-                "pass allow_unused=True to get None for it"
-            )
-        if g is not None and create_graph and is_number(g):
-            g = _constant(g, like=x)
-        elif g is not None and not create_graph and not is_number(g):
-            g = g.data  # a Value grad_output gave a Value, recorded as a leaf (no_grad)
+            raise ValueError(f"grad: input {i}{f' {x.label!r}' if x.label else ''} (data="
+                             f"{x.data!r}) is not used by the outputs; pass allow_unused=True "
+                             "to get None for it")  # fmt: skip
+        if create_graph and is_number(g):  # a constant, d(x + y)/dx: as a new leaf Value
+            g, constant = x.detach(), g  # detach makes a leaf (this file imports no Value)
+            g.data, g.label = float(constant), ""
+        elif not create_graph and g is not None and not is_number(g):
+            g = g.data  # a Value grad_output made a Value (a leaf, under no_grad)
         result.append(g)
     return tuple(result)
 
 
 def _times(g: Any, local: Any) -> Any:
-    """g * local, but exactly 0.0 where a factor is zero and the product would lose that:
-    a plain zero, or a zero Value times an inf or NaN (a zero Value times a finite number
-    keeps its graph: its own derivative need not be zero)."""
-    gv, lv = _value(g), _value(local)
+    """g * local, but 0.0 for a plain zero factor, or a zero Value times an inf or NaN."""
+    gv, lv = (x if is_number(x) else x.data for x in (g, local))
     if gv == 0.0 and (is_number(g) or not math.isfinite(lv)):
         return 0.0
     if lv == 0.0 and (is_number(local) or not math.isfinite(gv)):
@@ -222,23 +170,8 @@ def _times(g: Any, local: Any) -> Any:
     return g * local
 
 
-def _constant(g: float, like: Any) -> Any:
-    """A constant gradient (d(x + y)/dx = 1.0) as a new leaf Value, made by `detach`."""
-    leaf = like.detach()
-    leaf.data, leaf.label = float(g), ""
-    return leaf
-
-
-def _value(x: Any) -> float:
-    return x if is_number(x) else x.data
-
-
 def _nodes(x: Any, what: str) -> list[Any]:
-    if not (hasattr(x, "local_grads") or hasattr(x, "__iter__")):
-        raise TypeError(
-            f"grad: {what} must be a Value or a sequence of Values, got {type(x).__name__}"
-        )
-    items = [x] if hasattr(x, "local_grads") else list(x)
+    items = [x] if hasattr(x, "local_grads") else list(x) if hasattr(x, "__iter__") else [x]
     for item in items:
         if not hasattr(item, "local_grads"):
             raise TypeError(f"grad: {what} must be Values, got {type(item).__name__}")
@@ -248,12 +181,8 @@ def _nodes(x: Any, what: str) -> list[Any]:
 
 
 def _seeds(grad_outputs: Any, n: int) -> list[Any]:
-    if grad_outputs is None:
-        return [1.0] * n
-    single = is_number(grad_outputs) or hasattr(grad_outputs, "local_grads")
-    seeds = (
-        [grad_outputs] if single or not hasattr(grad_outputs, "__iter__") else list(grad_outputs)
-    )
+    single = not hasattr(grad_outputs, "__iter__") or hasattr(grad_outputs, "local_grads")
+    seeds = [1.0] * n if grad_outputs is None else [grad_outputs] if single else list(grad_outputs)
     if len(seeds) != n:
         raise ValueError(f"grad: {n} outputs but {len(seeds)} grad_outputs")
     for s in seeds:

@@ -24,10 +24,11 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import ops, value
+from . import functions, ops
+from .functions import logsumexp
+from .functions import sum as sum_values
 from .grad_mode import no_grad
-from .value import Value, logsumexp
-from .value import sum as sum_values
+from .value import Value
 
 # The functions a formula may call: every op of the derivative table except those written as
 # operators (+ - * / ** and unary -) and `linear` (two lists). Each name maps to the function
@@ -40,7 +41,7 @@ def _formula_function(name: str) -> Callable[..., Any]:
     if name in ("sum", "logsumexp"):  # called with the items themselves: sum(a, b, c)
         on_items = sum_values if name == "sum" else logsumexp
         return lambda *xs: on_items(xs)
-    return getattr(ops, name, None) or getattr(value, name, None) or abs
+    return getattr(ops, name, None) or getattr(functions, name, None) or abs
 
 
 def _least_arguments(function: Callable[..., Any]) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -27,16 +28,21 @@ def is_grad_enabled() -> bool:
     return _grad_enabled.get()
 
 
+# The values each `with` replaced, innermost last: per context (per thread, per asyncio task),
+# so one no_grad() object can be shared by threads, and nested, and entered again.
+_saved: contextvars.ContextVar[tuple[bool, ...]] = contextvars.ContextVar(
+    "chainrule_grad_saved", default=()
+)
+
+
 class _GradMode:
     """Context manager and decorator that sets recording to `enabled` and restores it."""
 
     enabled: bool
 
-    def __init__(self) -> None:
-        self._tokens: list[contextvars.Token[bool]] = []
-
     def __enter__(self) -> None:
-        self._tokens.append(_grad_enabled.set(self.enabled))
+        _saved.set((*_saved.get(), _grad_enabled.get()))
+        _grad_enabled.set(self.enabled)
 
     def __exit__(
         self,
@@ -44,9 +50,31 @@ class _GradMode:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _grad_enabled.reset(self._tokens.pop())
+        *outer, previous = _saved.get()
+        _saved.set(tuple(outer))
+        _grad_enabled.set(previous)
 
     def __call__(self, func: F) -> F:
+        """Decorate a function (or an async function) to run with recording set.
+
+        Raises:
+            TypeError: `func` is a generator or async generator function: the mode would
+                be left at its first `yield` while the body goes on, silently recording.
+        """
+        if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+            raise TypeError(
+                f"{type(self).__name__}() cannot decorate the generator {func.__qualname__}: "
+                f"use `with {type(self).__name__}():` inside its body instead"
+            )
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def coroutine_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with self.__class__():  # around the awaits too: the task's own context
+                    return await func(*args, **kwargs)
+
+            return coroutine_wrapper  # type: ignore[return-value]
+
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with self.__class__():

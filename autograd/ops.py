@@ -280,7 +280,7 @@ def _sum_forward(*xs: float) -> float:
 
 def _sum_of(terms: Sequence[Any]) -> Any:
     """Sum of floats (_fsum) or of Values (a chain of +), for rules that add up terms."""
-    if all(is_number(t) for t in terms):
+    if all(type(t) is float for t in terms):
         return _fsum(terms)
     if not terms:
         return 0.0
@@ -365,8 +365,13 @@ def _sech2(x: Any, tanh_x: Any) -> Any:
       |x| > 19, while tanh'(20) is 1.7e-17). The sign in the exponent is a constant chosen
       from x, not abs(x), so that the rule has no kink for create_graph to differentiate.
     """
-    if abs(_data(x)) < 1.0:
+    size = abs(_data(x))
+    if size < 1.0:
         return 1.0 - tanh_x**2
+    if size > 400.0:
+        # 0.0 in float64 from |x| = 373 on, and its derivatives too; here -2 x could even
+        # overflow a Value under create_graph (x = 1e308), although the float pass gives 0.
+        return 0.0
     e = exp((-2.0 if _data(x) >= 0.0 else 2.0) * x)
     return 4.0 * e / (1.0 + e) ** 2
 
@@ -377,11 +382,14 @@ def _tanh_local(out: Any, x: Any) -> Any:
 
 
 def _sigmoid_local(out: Any, x: Any) -> Any:
-    # sigmoid'(x) = s(x) (1 - s(x)) = sech(x / 2)**2 / 4. The textbook form cancels where
-    # s(x) is near 1, and its derivative s'(x) (1 - 2 s(x)), a difference, cancels near 0;
-    # the sech form keeps both precise (see _sech2). x / 2 is exact (bar subnormal x).
-    half_x = 0.5 * x
-    return 0.25 * _sech2(half_x, tanh(half_x))
+    # sigmoid'(x) = s(x) s(-x) = sech(x / 2)**2 / 4. The first form keeps full precision
+    # where s(x) is near 1 (1 - s(x) would cancel), but its derivative, s'(x) (s(-x) - s(x)),
+    # is a difference that cancels near 0 (sigmoid''(1e-9) would keep one digit); there the
+    # sech form, as (1 - tanh(x / 2)**2) / 4, has a product for derivative (see _sech2).
+    if abs(_data(x)) < 2.0:
+        t = tanh(0.5 * x)
+        return 0.25 * (1.0 - t**2)
+    return out * sigmoid(-x)
 
 
 def _relu_local(out: Any, x: Any) -> float:
@@ -554,9 +562,11 @@ def _sqrt_array(x: Any) -> Any:
 
 
 def _sech2_array(x: Any, tanh_x: Any) -> Any:
-    # _sech2's two forms, picked per sample; exp(-2|x|) is the float rule's exp(-+2x).
-    e = np.exp(-2.0 * np.abs(x))
-    return np.where(np.abs(x) < 1.0, 1.0 - tanh_x**2, 4.0 * e / (1.0 + e) ** 2)
+    # _sech2's forms, picked per sample; exp(-2|x|) is the float rule's exp(-+2x).
+    size = np.abs(x)
+    e = np.exp(-2.0 * size)
+    far = np.where(size > 400.0, 0.0, 4.0 * e / (1.0 + e) ** 2)
+    return np.where(size < 1.0, 1.0 - tanh_x**2, far)
 
 
 def _sigmoid_array(x: Any) -> Any:
@@ -567,8 +577,9 @@ def _sigmoid_array(x: Any) -> Any:
 
 
 def _sigmoid_local_array(out: Any, x: Any) -> Any:
-    half_x = 0.5 * x
-    return 0.25 * _sech2_array(half_x, np.tanh(half_x))
+    # _sigmoid_local's two forms: (1 - tanh(x / 2)**2) / 4 below |x| = 2, s(x) s(-x) above.
+    t = np.tanh(0.5 * x)
+    return np.where(np.abs(x) < 2.0, 0.25 * (1.0 - t**2), out * _sigmoid_array(-x))
 
 
 def _relu_array(x: Any) -> Any:

@@ -188,16 +188,17 @@ class Target:
     text: str
 
 
+# Issue 10's targets for the engine written for reading (training speed is the tape's).
 TARGETS = (
-    Target("W1", "ratio", 10.0, "W1 total >= 10x micrograd (raised recursion limit)"),
+    Target("W1", "ratio", 5.0, "W1 total >= 5x micrograd (raised recursion limit)"),
     Target("W2", "ratio", 4.0, "W2 total >= 4x micrograd"),
-    Target("W3.10", "ratio", 10.0, "W3 10 steps >= 10x micrograd"),
-    Target("W5", "ratio", 4.0, "W5 total >= 4x micrograd"),
+    Target("W3.10", "ratio", 5.0, "W3 10 steps >= 5x micrograd"),
+    Target("W5", "ratio", 8.0, "W5 total >= 8x micrograd"),
     Target("W6", "ratio", 1000.0, "W6 training (tape) >= 1000x micrograd"),
     Target("BC", "vs_values", 150.0, "breast_cancer training >= 150x Value graphs"),
     Target("DIGITS", "vs_values", 150.0, "digits training >= 150x Value graphs"),
     Target("DIGITS", "torch_at_most", 3.0, "digits training within 3x torch (1 thread)"),
-    Target("W4", "bytes", 220.0, "W4 <= 220 bytes per node (tracemalloc)"),
+    Target("W4", "bytes", 240.0, "W4 <= 240 bytes per node (tracemalloc)"),
     Target("CHAIN", "seconds", 3.0, "chain of 1,000,000 nodes, forward + backward < 3 s"),
 )
 

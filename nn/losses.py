@@ -184,6 +184,9 @@ def _one_cross_entropy(logits: Sequence[Any], target: Any, index: int | None) ->
             f"{where}: a class index cannot be a Value (it would pick a logit by indexing); "
             "give the target as class probabilities, e.g. one-hot Values"
         )
+    for x in logits:
+        if not _is_scalar(x):
+            raise TypeError(f"{where}: logits must be Values or numbers, got {type(x).__name__}")
     if is_number(target):
         target = _class_index(target, len(logits), where)
         # -log softmax(logits)[target] = logsumexp(logits) - x_t
@@ -197,6 +200,8 @@ def _one_cross_entropy(logits: Sequence[Any], target: Any, index: int | None) ->
         data = [x.data if isinstance(x, Value) else float(x) for x in logits]
         k = max(range(len(logits)), key=data.__getitem__)
         x_k = logits[k]
+        if len(logits) == 1:  # logsumexp([x]) - x is exactly 0, a function of x all the same
+            return autograd.logsumexp(logits) - x_k
         shifted = autograd.logsumexp([0.0, *(x - x_k for j, x in enumerate(logits) if j != k)])
         return shifted if k == target else (x_k - logits[target]) + shifted
     probs = _probabilities(target, len(logits), where)
@@ -224,11 +229,13 @@ _MASK = 1e300
 
 
 def _is_one_sample(logits: Any) -> bool:
+    # A batch is a sequence of sequences; anything else in first place is one sample's logit
+    # (and a bad one is named by `_one_cross_entropy`).
     try:
         first = next(iter(logits))
     except (TypeError, StopIteration):
         return True
-    return _is_scalar(first)
+    return not isinstance(first, (list, tuple, np.ndarray))
 
 
 def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
