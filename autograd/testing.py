@@ -28,7 +28,6 @@ construction, and hypothesis rarely has to reject a draw.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -341,15 +340,9 @@ _OPERANDS: dict[str, Operands] = {
 
 
 def _generic_operands(b: _Builder, name: str) -> list[Ref | float] | None:
-    """Operands for an op added to the table after this module: all Values, arity from forward."""
-    try:
-        params = inspect.signature(OPS[name].forward).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return [b.pick() for _ in range(b.draw(st.integers(1, 4)))]
-    required = [p for p in params if p.default is p.empty and p.kind is not p.VAR_KEYWORD]
-    return [b.pick() for _ in required]
+    """Operands for an op added to the table after this module: all Values, its arity."""
+    arity = OPS[name].arity
+    return [b.pick() for _ in range(b.draw(st.integers(1, 4)) if arity is None else arity)]
 
 
 def _smooth_near(b: _Builder, name: str, args: list[Ref | float]) -> bool:
