@@ -782,23 +782,20 @@ class Tape:
         read |= {a for st in self.steps if isinstance(st, _MapBlock) for a in st.slots_read()}
         read |= {o for o in self.outputs if type(o) is int}
         self._scalar_params = sorted(s for s in read if self._prog.is_param(s))
-        self._needs: dict[tuple[int, bool], list[bool]] = {}
+        self._needs: dict[bool, list[bool]] = {}
 
     # -- running ------------------------------------------------------------------------
 
-    def _needs_grad(self, seed_output: int, inputs: bool) -> list[bool]:
-        """Which slots a backward pass must visit: those on a path from a parameter (or an
-        input, when input gradients are asked for) to the output differentiated."""
-        key = (seed_output, inputs)
-        if key not in self._needs:
-            prog = self._prog
+    def _needs_grad(self, inputs: bool) -> list[bool]:
+        """Which slots a backward pass must hand gradients to: those computed from a
+        parameter (or from an input, when input gradients are asked for)."""
+        if inputs not in self._needs:
             needs = [inputs] * self.n_inputs + [True] * len(self.params)
             needs += [False] * len(self.rows)
             for r in self.rows:
                 needs[r.out] = any(type(a) is int and needs[a] for a in r.args)
-            self._needs[key] = needs
-            del prog
-        return self._needs[key]
+            self._needs[inputs] = needs
+        return self._needs[inputs]
 
     def run(
         self,
@@ -862,7 +859,7 @@ class Tape:
             )
             if not backward:
                 return TapeRun(outputs, np.zeros(0))
-            prog.needs_grad = self._needs_grad(output, input_grads)
+            prog.needs_grad = self._needs_grad(input_grads)
             env.param_grads = np.zeros(len(self.params))
             root = self.outputs[output]
             if type(root) is int and prog.needs_grad[root]:
