@@ -259,3 +259,38 @@ def test_digits_reach_a_test_accuracy_of_095_with_the_defaults(tmp_path, capsys)
 def test_unknown_engine_is_a_usage_error(capsys):
     assert cli.main(["train", "--engine", "fast"]) == 2
     assert "invalid choice: 'fast'" in capsys.readouterr().err
+
+
+def test_the_progress_bar_shows_the_same_on_both_engines(monkeypatch):
+    shown = {}
+
+    class Bar:
+        def __init__(self, iterable, **kwargs):
+            self.iterable, self.kwargs, self.postfixes = iterable, kwargs, []
+
+        def __iter__(self):
+            return iter(self.iterable)
+
+        def set_postfix(self, postfix, refresh=True):
+            self.postfixes.append(dict(postfix))
+
+        def close(self):
+            pass
+
+    import tqdm.auto
+
+    for engine in ("tape", "values"):
+        bars = []
+        monkeypatch.setattr(
+            tqdm.auto, "tqdm", lambda it, **kw: bars.append(Bar(it, **kw)) or bars[-1]
+        )
+        monkeypatch.setattr(train, "_progress_enabled", lambda progress: progress)
+        X, y = _data("moons")
+        model = nn.MLP(2, [4, 1], seed=0)
+        nn.fit(model, X, y, "hinge", nn.SGD(model.parameters(), lr=0.1), epochs=3,
+               validation_data=(X, y), engine=engine)  # fmt: skip
+        (bar,) = bars
+        assert bar.kwargs["disable"] is False and bar.kwargs["unit"] == "epoch"
+        shown[engine] = bar.postfixes
+    assert len(shown["tape"]) == 3
+    assert shown["tape"] == shown["values"]
