@@ -25,20 +25,21 @@ a leaf Value the function read that is not an input: one number, broadcast over 
 an earlier row, or a plain number. Forward runs each row's op on whole columns; backward
 runs the same rows in reverse, with the chain rule `grad[arg] += grad[row] * local` on
 columns, and sums each parameter's gradient over the batch. Both use the op's entry in the
-derivative table (`ops.py`): its array form where its float rule branches, the float rule
-itself where it already works on arrays (add, mul, linear, ...). Property tests prove the
-replay equal to the Value graph (`tests/test_tape.py`).
+derivative table (`ops.py`): its array form where its float rule branches or calls math,
+the float rule itself where it already works on arrays (add, sub, mul, neg; the derivatives
+of div, exp, log, linear). Property tests prove the replay equal to the Value graph
+(`tests/test_tape.py`).
 
 **Fusion.** Rows of `linear` that read the same inputs with parameter weights (the neurons
-of one layer) run as ONE matrix product, and the same activation over all of them as one
-call on the matrix: the path from one numpy call per row toward the hand-written floor.
-`print(tape)` shows the fused groups.
+of one layer) run as ONE matrix product; rows of one elementwise op over the columns of such
+a block (the layer's activation, a loss's `z_j - t`) as one call on the matrix: the path from
+one numpy call per row toward the hand-written floor. `print(tape)` shows the fused groups.
 
 **The same graph for every sample, or an error.** A Python `if` on a Value's data makes the
 graph depend on the sample; a replay of one sample's graph would be wrong for others.
 `record` records on every example it is given (give several) and compares the programs:
 different programs raise ValueError. Each recording's numbers are also compared with a
-replay of the program on all examples at once, which proves the array forms on real data.
+replay of the program on all examples at once, a check of the array forms on real data.
 
 Read next: `nn/train.py`, whose `fit` uses this for nn models.
 """
