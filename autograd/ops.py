@@ -473,6 +473,184 @@ def _linear_local(i: int, out: Any, args: tuple[Any, ...]) -> Any:
 
 
 # =========================================================================================
+# Array forms, for the tape (tape.py): the rules above on numpy float64 arrays holding one
+# number per sample (a parameter or a plain number comes as a scalar and broadcasts). Where a
+# float rule branches on its input, or calls math, the array form computes every branch and
+# picks per sample with np.where; the rest of the table works on arrays as it is. Each array
+# form gives the float rule's numbers, to rounding (numpy's exp may differ from libm's by an
+# ulp): tests/test_tape.py checks them on random batches and on the kinks. A domain error
+# names the first sample that has one, with the float rule's message.
+# =========================================================================================
+
+
+def _raise_at(error: type[Exception], bad: Any, message: str, *shown: Any) -> None:
+    """Raise `error(message.format(*values) + " at sample i")` for the first True of `bad`
+    (samples along the first axis); `shown` are the arrays to quote that sample's values of."""
+    if not np.any(bad):
+        return
+    bad = np.atleast_1d(bad)
+    where = tuple(int(i) for i in np.argwhere(bad)[0])
+    values = [float(np.broadcast_to(v, bad.shape)[where]) for v in shown]
+    raise error(message.format(*values) + f" at sample {where[0]}")
+
+
+def _sum_array(terms: Sequence[Any]) -> Any:
+    """The sum of arrays, compensated (Neumaier 1974): the correctly rounded sum _fsum gives,
+    to an ulp, where a plain sum of n terms may be n ulps off. inf - inf gives NaN, as _fsum."""
+    total = np.asarray(terms[0], dtype=np.float64)
+    carry = np.zeros_like(total)
+    for t in terms[1:]:
+        new = total + t
+        carry = carry + np.where(np.abs(total) >= np.abs(t), (total - new) + t, (t - new) + total)
+        total = new
+    out = total + carry
+    return np.where(np.isfinite(total), out, total)  # no carry of inf - inf into an inf sum
+
+
+def _div_array(a: Any, b: Any) -> Any:
+    bad = (b == 0.0) & np.isfinite(a)
+    _raise_at(ZeroDivisionError, bad, "div: division by zero, got {!r} / {!r}", a, b)
+    return np.divide(a, b)
+
+
+def _pow_array(a: Any, b: Any) -> Any:
+    finite = np.isfinite(a) & np.isfinite(b)
+    zero_neg = (a == 0.0) & (b < 0.0) & np.isfinite(b)
+    _raise_at(ZeroDivisionError, zero_neg, "pow: zero to a negative power, got {!r} ** {!r}", a, b)
+    bad = (a < 0.0) & finite & (np.floor(b) != b)
+    _raise_at(
+        ValueError, bad, "pow: a negative base needs an integer exponent, got {!r} ** {!r}", a, b
+    )
+    out = np.power(a, b)
+    big = finite & ~np.isfinite(out)
+    _raise_at(OverflowError, big, "pow: result overflows float64, got {!r} ** {!r}", a, b)
+    return out
+
+
+def _pow_base_local_array(out: Any, a: Any, b: Any) -> Any:
+    # _pow_base_local on the plain pass (b a number): 0 where b == 0, else b a**(b-1), with
+    # IEEE's inf where that is singular (np.power gives it, as _ieee_power does).
+    return np.where(b == 0.0, 0.0, b * np.power(a, b - 1.0))
+
+
+def _pow_local_array(out: Any, a: Any, b: Any) -> Any:
+    positive = a > 0.0
+    at_zero = np.where((a == 0.0) & (b >= 0.0), 0.0, math.nan * out)
+    return np.where(positive, out * np.log(np.where(positive, a, 1.0)), at_zero)
+
+
+def _max_local_array(out: Any, a: Any, b: Any) -> Any:
+    return np.where(a > b, 1.0, np.where(a < b, 0.0, 0.5))
+
+
+def _exp_array(x: Any) -> Any:
+    out = np.exp(x)
+    big = np.isfinite(x) & ~np.isfinite(out)
+    _raise_at(OverflowError, big, "exp: result overflows float64, got input {!r}", x)
+    return out
+
+
+def _log_array(x: Any) -> Any:
+    bad = ~(x > 0.0) & ~np.isnan(x) & (x != -math.inf)
+    _raise_at(ValueError, bad, "log: input must be > 0, got {!r}", x)
+    return np.log(x)
+
+
+def _sqrt_array(x: Any) -> Any:
+    _raise_at(ValueError, (x < 0.0) & (x != -math.inf), "sqrt: input must be >= 0, got {!r}", x)
+    return np.sqrt(x)
+
+
+def _sech2_array(x: Any, tanh_x: Any) -> Any:
+    # _sech2's forms, picked per sample; exp(-2|x|) is the float rule's exp(-+2x).
+    size = np.abs(x)
+    e = np.exp(-2.0 * size)
+    far = np.where(size > 400.0, 0.0, 4.0 * e / (1.0 + e) ** 2)
+    return np.where(size < 1.0, 1.0 - tanh_x**2, far)
+
+
+def _sigmoid_array(x: Any) -> Any:
+    # Both branches of _sigmoid_forward: with e = exp(-|x|) <= 1, 1 / (1 + e) for x >= 0
+    # and e / (1 + e) below (where exp(x) is e). Never overflows.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _sigmoid_local_array(out: Any, x: Any) -> Any:
+    # _sigmoid_local's two forms: (1 - tanh(x / 2)**2) / 4 below |x| = 2, s(x) s(-x) above.
+    t = np.tanh(0.5 * x)
+    return np.where(np.abs(x) < 2.0, 0.25 * (1.0 - t**2), out * _sigmoid_array(-x))
+
+
+def _relu_array(x: Any) -> Any:
+    # np.maximum propagates NaN and, on a tie, returns its first argument: 0.0 first, so
+    # relu(-0.0) is 0.0, as the float rule gives. One pass over the array.
+    return np.maximum(0.0, x)
+
+
+def _elu_array(x: Any, alpha: Any) -> Any:
+    # expm1 of min(x, 0): the branch not taken must not overflow.
+    return np.where(x > 0.0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+# numpy has no erfc: math.erfc sample by sample keeps the float rule's exact numbers.
+_erfc_array = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _ndtr_array(x: Any) -> Any:
+    return 0.5 * np.asarray(_erfc_array(-x * _INV_SQRT2), dtype=np.float64)
+
+
+def _normal_pdf_array(x: Any) -> Any:
+    return np.where(np.abs(x) > 40.0, 0.0, np.exp(-0.5 * x * x) * _INV_SQRT2PI)
+
+
+def _softplus_array(x: Any) -> Any:
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _softmax_array(xs: Sequence[Any]) -> list[Any]:
+    # softmax's form on columns: with x_k the largest, p_k = 1 / (1 + sum_{j != k} e_j) and
+    # p_i = e_i p_k, e_j = exp(x_j - x_k) (0 below -746, and 0 for k itself in the sum).
+    X = np.stack(np.broadcast_arrays(*xs)).astype(np.float64)
+    k = np.argmax(X, axis=0)[None]
+    d = X - np.take_along_axis(X, k, axis=0)
+    e = np.where(d < -746.0, 0.0, np.exp(d))
+    np.put_along_axis(e, k, 0.0, axis=0)
+    p_k = 1.0 / (1.0 + _sum_array(list(e)))
+    p = e * p_k
+    np.put_along_axis(p, k, p_k[None], axis=0)
+    return list(p)
+
+
+# The tape asks a row's n-ary rule for every argument in turn, with the same `out`; the
+# softmax of all arguments is computed once for them and kept here until the next row.
+_SOFTMAX_MEMO: list[Any] = [None, None]
+
+
+def _logsumexp_local_array(i: int, out: Any, xs: Sequence[Any]) -> Any:
+    if _SOFTMAX_MEMO[0] is not out:
+        _SOFTMAX_MEMO[:] = [out, _softmax_array(xs)]
+    return _SOFTMAX_MEMO[1][i]
+
+
+def _logsumexp_array(*xs: Any) -> Any:
+    # _logsumexp_forward on columns: m + log1p(sum of the other terms exp(x_j - m)).
+    X = np.stack(np.broadcast_arrays(*xs)).astype(np.float64)
+    m = X.max(axis=0)
+    finite_m = np.where(np.isinf(m), 0.0, m)
+    e = np.exp(X - finite_m)
+    np.put_along_axis(e, np.argmax(X, axis=0)[None], 0.0, axis=0)
+    out = np.where(np.isinf(m), m, finite_m + np.log1p(_sum_array(list(e))))
+    return np.where(np.isnan(X).any(axis=0), math.nan, out)
+
+
+def _linear_array(*args: Any) -> Any:
+    n = (len(args) - 1) // 2
+    return _sum_array([args[0], *map(operator.mul, args[1 : n + 1], args[n + 1 :])])
+
+
+# =========================================================================================
 # THE TABLE.   name, symbol, arity, forward, local derivative per argument, formula per argument
 # =========================================================================================
 
@@ -482,29 +660,29 @@ _TABLE = (
     Op("add", "+", 2, operator.add, (1.0, 1.0), ("1", "1")),
     Op("sub", "-", 2, operator.sub, (1.0, -1.0), ("1", "-1")),
     Op("mul", "*", 2, operator.mul, (lambda out, a, b: b, lambda out, a, b: a), ("{1}", "{0}")),
-    Op("div", "/", 2, _div_forward, (lambda out, a, b: _ieee_div(1.0, b), lambda out, a, b: _ieee_div(-out, b)), ("1 / {1}", "-{0} / {1}**2")),  # noqa: E501
+    Op("div", "/", 2, _div_forward, (lambda out, a, b: _ieee_div(1.0, b), lambda out, a, b: _ieee_div(-out, b)), ("1 / {1}", "-{0} / {1}**2"), array_forward=_div_array),  # noqa: E501
     Op("neg", "-", 1, operator.neg, (-1.0,), ("-1",)),
-    Op("exp", "exp", 1, _exp_forward, (lambda out, x: out,), ("exp({0}), the output itself",)),
-    Op("log", "log", 1, _log_forward, (lambda out, x: 1.0 / x,), ("1 / {0}",)),
-    Op("sin", "sin", 1, _sin_forward, (lambda out, x: cos(x),), ("cos({0})",)),
-    Op("cos", "cos", 1, _cos_forward, (lambda out, x: -sin(x),), ("-sin({0})",)),
-    Op("softplus", "softplus", 1, _softplus_forward, (lambda out, x: sigmoid(x),), ("sigmoid({0})",)),  # noqa: E501
-    Op("sum", "sum", None, _sum_forward, (1.0,), ("1",)),
+    Op("exp", "exp", 1, _exp_forward, (lambda out, x: out,), ("exp({0}), the output itself",), array_forward=_exp_array),  # noqa: E501
+    Op("log", "log", 1, _log_forward, (lambda out, x: 1.0 / x,), ("1 / {0}",), array_forward=_log_array),  # noqa: E501
+    Op("sin", "sin", 1, _sin_forward, (lambda out, x: cos(x),), ("cos({0})",), array_forward=np.sin, array_local_grads=(lambda out, x: np.cos(x),)),  # noqa: E501
+    Op("cos", "cos", 1, _cos_forward, (lambda out, x: -sin(x),), ("-sin({0})",), array_forward=np.cos, array_local_grads=(lambda out, x: -np.sin(x),)),  # noqa: E501
+    Op("softplus", "softplus", 1, _softplus_forward, (lambda out, x: sigmoid(x),), ("sigmoid({0})",), array_forward=_softplus_array, array_local_grads=(lambda out, x: _sigmoid_array(x),)),  # noqa: E501
+    Op("sum", "sum", None, _sum_forward, (1.0,), ("1",), array_forward=lambda *xs: _sum_array(xs)),
     # -- tricky rules, defined above with their reasons -----------------------------------
-    Op("pow", "**", 2, _pow_forward, (_pow_base_local, _pow_local), ("{1} * {0}**({1} - 1)", "{0}**{1} * log({0})")),  # noqa: E501
-    Op("abs", "abs", 1, abs, (_abs_local,), ("sign({0})",)),
-    Op("maximum", "max", 2, _nan_aware(max), (_max_local, lambda out, a, b: _max_local(out, b, a)), ("1 if {0} > {1} else 0", "1 if {1} > {0} else 0")),  # noqa: E501
-    Op("minimum", "min", 2, _nan_aware(min), (lambda out, a, b: _max_local(out, b, a), _max_local), ("1 if {0} < {1} else 0", "1 if {1} < {0} else 0")),  # noqa: E501
-    Op("sqrt", "sqrt", 1, _sqrt_forward, (_sqrt_local,), ("1 / (2 * sqrt({0}))",)),
-    Op("tanh", "tanh", 1, math.tanh, (_tanh_local,), ("1 - tanh({0})**2",)),
-    Op("sigmoid", "sigmoid", 1, _sigmoid_forward, (_sigmoid_local,), ("{out} * (1 - {out})",)),
-    Op("relu", "relu", 1, _relu_forward, (_relu_local,), ("1 if {0} > 0 else 0",)),
-    Op("leaky_relu", "leaky_relu", 2, _leaky_relu_forward, (_leaky_relu_local, _leaky_relu_slope_local), ("1 if {0} > 0 else {1}", "0 if {0} > 0 else {0}")),  # noqa: E501
-    Op("elu", "elu", 2, _elu_forward, (_elu_local, _elu_alpha_local), ("1 if {0} > 0 else {1} * exp({0})", "0 if {0} > 0 else exp({0}) - 1")),  # noqa: E501
-    Op("ndtr", "ndtr", 1, _ndtr_forward, (_ndtr_local,), ("exp(-{0}**2 / 2) / sqrt(2 pi)",)),
-    Op("gelu", "gelu", 1, _gelu_forward, (_gelu_local,), ("Phi({0}) + {0} * phi({0})",)),
-    Op("logsumexp", "logsumexp", None, _logsumexp_forward, (_logsumexp_local,), ("exp({i} - {out})",)),  # noqa: E501
-    Op("linear", "w·x+b", None, _linear_forward, (1.0, _linear_local), ("1", "{pair}")),
+    Op("pow", "**", 2, _pow_forward, (_pow_base_local, _pow_local), ("{1} * {0}**({1} - 1)", "{0}**{1} * log({0})"), array_forward=_pow_array, array_local_grads=(_pow_base_local_array, _pow_local_array)),  # noqa: E501
+    Op("abs", "abs", 1, abs, (_abs_local,), ("sign({0})",), array_local_grads=(lambda out, x: np.sign(x) + 0.0,)),  # noqa: E501
+    Op("maximum", "max", 2, _nan_aware(max), (_max_local, lambda out, a, b: _max_local(out, b, a)), ("1 if {0} > {1} else 0", "1 if {1} > {0} else 0"), array_forward=np.maximum, array_local_grads=(_max_local_array, lambda out, a, b: _max_local_array(out, b, a))),  # noqa: E501
+    Op("minimum", "min", 2, _nan_aware(min), (lambda out, a, b: _max_local(out, b, a), _max_local), ("1 if {0} < {1} else 0", "1 if {1} < {0} else 0"), array_forward=np.minimum, array_local_grads=(lambda out, a, b: _max_local_array(out, b, a), _max_local_array)),  # noqa: E501
+    Op("sqrt", "sqrt", 1, _sqrt_forward, (_sqrt_local,), ("1 / (2 * sqrt({0}))",), array_forward=_sqrt_array, array_local_grads=(lambda out, x: np.where(out == 0.0, math.inf, 0.5 / out),)),  # noqa: E501
+    Op("tanh", "tanh", 1, math.tanh, (_tanh_local,), ("1 - tanh({0})**2",), array_forward=np.tanh, array_local_grads=(lambda out, x: _sech2_array(x, out),)),  # noqa: E501
+    Op("sigmoid", "sigmoid", 1, _sigmoid_forward, (_sigmoid_local,), ("{out} * (1 - {out})",), array_forward=_sigmoid_array, array_local_grads=(_sigmoid_local_array,)),  # noqa: E501
+    Op("relu", "relu", 1, _relu_forward, (_relu_local,), ("1 if {0} > 0 else 0",), array_forward=_relu_array, array_local_grads=(lambda out, x: np.where(x > 0.0, 1.0, 0.0),)),  # noqa: E501
+    Op("leaky_relu", "leaky_relu", 2, _leaky_relu_forward, (_leaky_relu_local, _leaky_relu_slope_local), ("1 if {0} > 0 else {1}", "0 if {0} > 0 else {0}"), array_forward=lambda x, s: np.where(x > 0.0, x, x * s), array_local_grads=(lambda out, x, s: np.where(x > 0.0, 1.0, s), lambda out, x, s: np.where(x > 0.0, 0.0, x))),  # noqa: E501
+    Op("elu", "elu", 2, _elu_forward, (_elu_local, _elu_alpha_local), ("1 if {0} > 0 else {1} * exp({0})", "0 if {0} > 0 else exp({0}) - 1"), array_forward=_elu_array, array_local_grads=(lambda out, x, a: np.where(x > 0.0, 1.0, a * np.exp(np.minimum(x, 0.0))), lambda out, x, a: np.where(x > 0.0, 0.0, np.expm1(np.minimum(x, 0.0))))),  # noqa: E501
+    Op("ndtr", "ndtr", 1, _ndtr_forward, (_ndtr_local,), ("exp(-{0}**2 / 2) / sqrt(2 pi)",), array_forward=_ndtr_array, array_local_grads=(lambda out, x: _normal_pdf_array(x),)),  # noqa: E501
+    Op("gelu", "gelu", 1, _gelu_forward, (_gelu_local,), ("Phi({0}) + {0} * phi({0})",), array_forward=lambda x: x * _ndtr_array(x), array_local_grads=(lambda out, x: _ndtr_array(x) + x * _normal_pdf_array(x),)),  # noqa: E501
+    Op("logsumexp", "logsumexp", None, _logsumexp_forward, (_logsumexp_local,), ("exp({i} - {out})",), array_forward=_logsumexp_array, array_local_grads=(_logsumexp_local_array,)),  # noqa: E501
+    Op("linear", "w·x+b", None, _linear_forward, (1.0, _linear_local), ("1", "{pair}"), array_forward=_linear_array),  # noqa: E501
 )
 # fmt: on
 

@@ -7,9 +7,13 @@ arithmetic and their results can be compared to a tight tolerance.
 
 from __future__ import annotations
 
+import csv
 import itertools
 import math
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 SEED = 1234
 
@@ -97,3 +101,117 @@ def moons(n: int, noise: float = 0.1, seed: int = SEED) -> tuple[list[list[float
         point[0] += rng.gauss(0.0, noise)
         point[1] += rng.gauss(0.0, noise)
     return xs, ys
+
+
+# -----------------------------------------------------------------------------------------
+# Training through nn: W6, and the breast_cancer- and digits-size cases
+# -----------------------------------------------------------------------------------------
+
+DATASETS = Path(__file__).resolve().parent.parent / "nn" / "datasets"
+#: The real-data cases: SGD with weight decay 1e-4 (added to the gradient, as torch.optim.SGD
+#: does) at a constant learning rate 0.1, full batch.
+TRAIN_LR = 0.1
+TRAIN_WEIGHT_DECAY = 1e-4
+
+
+@dataclass(frozen=True)
+class Training:
+    """One training recipe, the same in every engine.
+
+    Attributes:
+        sizes: the MLP's layer sizes (ReLU between layers, linear output).
+        loss: "hinge" (labels -1/+1), "bce" (labels 0/1, logits) or "cross_entropy" (class
+            indices); each the mean over the samples.
+        l2: a penalty l2 * sum(p**2) added to the loss (micrograd's demo; W6).
+        weight_decay: added to the gradient as weight_decay * p (torch.optim.SGD).
+        lr: the learning rate of step k.
+        X, y: the samples and labels; layers: the initial weights, per layer (W, b).
+    """
+
+    sizes: tuple[int, ...]
+    loss: str
+    l2: float
+    weight_decay: float
+    lr: Callable[[int], float]
+    X: list[list[float]]
+    y: list[float]
+    layers: list[Layer]
+
+
+def _constant_lr(step: int) -> float:
+    return TRAIN_LR
+
+
+def kaiming_weights(sizes: tuple[int, ...], seed: int = SEED) -> list[Layer]:
+    """Initial weights as torch.nn.Linear draws them: weights and biases uniform in
+    [-1/sqrt(fan_in), 1/sqrt(fan_in)]."""
+    rng = random.Random(seed + 11)
+    layers: list[Layer] = []
+    for nin, nout in itertools.pairwise(sizes):
+        bound = 1.0 / math.sqrt(nin)
+        weight = [[rng.uniform(-bound, bound) for _ in range(nin)] for _ in range(nout)]
+        layers.append((weight, [rng.uniform(-bound, bound) for _ in range(nout)]))
+    return layers
+
+
+def real_data(name: str, n: int | None = None) -> tuple[list[list[float]], list[float]]:
+    """A bundled CSV (`nn/datasets/`), its features standardised (column mean 0, standard
+    deviation 1; a constant column is left at 0), the first `n` rows.
+
+    breast_cancer's labels are 1.0 for malignant and 0.0 for benign; digits' the digit.
+    """
+    with open(DATASETS / f"{name}.csv", newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    if n is not None:
+        rows = rows[:n]
+    X = [[float(c) for c in r[:-1]] for r in rows]
+    if name == "breast_cancer":
+        y = [1.0 if r[-1] == "malignant" else 0.0 for r in rows]
+    else:
+        y = [float(r[-1]) for r in rows]
+    columns = list(zip(*X))
+    means = [math.fsum(c) / len(c) for c in columns]
+    stds = [math.sqrt(math.fsum((v - m) ** 2 for v in c) / len(c)) for c, m in zip(columns, means)]
+    X = [[(v - m) / s if s > 0 else 0.0 for v, m, s in zip(r, means, stds)] for r in X]
+    return X, y
+
+
+#: The real-data cases: name -> (data set, MLP sizes, loss).
+REAL_CASES = {
+    "BC": ("breast_cancer", (30, 16, 16, 1), "bce"),
+    "DIGITS": ("digits", (64, 32, 10), "cross_entropy"),
+}
+
+#: Steps the slow engines actually run at full size; their times are scaled to the full run.
+PARTIAL = {
+    ("BC", "micrograd"): 1,
+    ("DIGITS", "micrograd"): 1,
+    ("BC", "values"): 10,
+    ("DIGITS", "values"): 2,
+}
+#: Samples micrograd's one digits step runs on (a whole step would build 8.6 million nodes,
+#: about 6 GB); its time is scaled by samples too. The cost per sample is the same for every
+#: sample, and micrograd slows as its graph grows, so the scaled time is a lower bound.
+PARTIAL_SAMPLES = {("DIGITS", "micrograd"): 200}
+
+
+def partial_steps(case: str, engine: str, steps: int) -> int:
+    """How many of a case's `steps` `engine` runs (the rest are extrapolated)."""
+    return min(steps, PARTIAL.get((case, engine), steps))
+
+
+def partial_samples(case: str, engine: str, samples: int) -> int:
+    """How many of a case's samples `engine` runs on (the rest are extrapolated)."""
+    return min(samples, PARTIAL_SAMPLES.get((case, engine), samples))
+
+
+def training(case: str, n: int) -> Training:
+    """The recipe of a training case ("W6", "BC", "DIGITS") on its first `n` samples."""
+    if case == "W6":
+        xs, ys = moons(n)
+        return Training(MLP_SIZES, "hinge", L2, 0.0, learning_rate, xs, ys, mlp_weights())
+    name, sizes, loss = REAL_CASES[case]
+    X, y = real_data(name, n)
+    return Training(
+        sizes, loss, 0.0, TRAIN_WEIGHT_DECAY, _constant_lr, X, y, kaiming_weights(sizes)
+    )

@@ -71,8 +71,10 @@ def render(
         "",
         "times in ms; 'x micrograd' = micrograd's total / this engine's (higher is faster), "
         "'fwd / bwd' the same for build/forward and backward;",
-        "'x floor' = this engine's time / the float floor's; free = dropping the graph + "
-        "gc.collect(), not in total",
+        "'x floor' = this engine's time / the float floor's (BC, DIGITS: numpy's); free = "
+        "dropping the graph + gc.collect(), not in total;",
+        "'x values' = chainrule's Value graphs' total / this engine's; 'x torch time' = this "
+        "engine's time / torch's (float64, one thread)",
         "",
     ]
     labels = {r.case.id: r.case.describe(args.size) for r in results}
@@ -97,6 +99,8 @@ def render(
                 _ratio(row.get("vs_micrograd")),
                 _phase_ratios(row),
                 _ratio(1 / row["vs_floor"]) if row.get("vs_floor") else "-",
+                _ratio(row.get("vs_values")),
+                _ratio(1 / row["vs_torch"]) if row.get("vs_torch") else "-",
             ]
         )
     if timing_lines:
@@ -114,6 +118,8 @@ def render(
             "x micrograd",
             "fwd / bwd",
             "x floor",
+            "x values",
+            "x torch time",
         ]
         parts.append(_table(header, timing_lines))
         parts.append("")
@@ -180,8 +186,9 @@ def markdown(payload: dict[str, Any]) -> str:
         f"{info.get('load_average_end')} at the end.",
         "",
         "| case | workload | engine | build/fwd ms | backward ms | step ms | total ms | free ms "
-        "| nodes | nodes/s | x micrograd | fwd / bwd x micrograd | x floor |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| nodes | nodes/s | x micrograd | fwd / bwd x micrograd | x floor | x values "
+        "| x torch time |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in payload["rows"]:
         if "phases" not in row:
@@ -201,6 +208,8 @@ def markdown(payload: dict[str, Any]) -> str:
             _ratio(row.get("vs_micrograd")),
             _phase_ratios(row),
             _ratio(1 / row["vs_floor"]) if row.get("vs_floor") else "-",
+            _ratio(row.get("vs_values")),
+            _ratio(1 / row["vs_torch"]) if row.get("vs_torch") else "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     memory = [r for r in payload["rows"] if "memory" in r]
@@ -241,4 +250,6 @@ def _measured(target: dict[str, Any]) -> str:
         return f"{m:,.0f} B"
     if "< 3 s" in target["target"]:
         return f"{m:,.2f} s"
+    if "torch" in target["target"]:
+        return f"{m:,.2f}x torch's time"
     return f"{m:,.2f}x"

@@ -35,8 +35,12 @@ DEEP_STACK_BYTES = 512 * 1024 * 1024
 
 
 def load_engine(name: str) -> graph.GraphEngine | None:
-    """The adapter for a graph engine; None for the float floor."""
-    if name == "chainrule":
+    """The adapter for a graph engine; None for the floors and torch.
+
+    Raises:
+        ImportError: the engine's package is not installed (torch, micrograd).
+    """
+    if name in ("chainrule", "values"):
         from benchmarks.engines import chainrule_engine
 
         return chainrule_engine.engine()
@@ -44,7 +48,11 @@ def load_engine(name: str) -> graph.GraphEngine | None:
         from benchmarks.engines import micrograd_engine
 
         return micrograd_engine.engine()
-    if name == "floor":
+    if name == "torch":
+        import torch  # noqa: F401  (only to say whether it is installed)
+
+        return None
+    if name in ("floor", "numpy"):
         return None
     raise ValueError(f"unknown engine {name!r}; the engines are {', '.join(workloads.ENGINES)}")
 
@@ -115,17 +123,33 @@ def run_case(
         return (
             floor.transcendental(size["n"]) if eng is None else graph.transcendental(eng, size["n"])
         )
-    if case == "W6":
-        if eng is None:
+    if case in ("W6", "BC", "DIGITS"):
+        from benchmarks.engines import training
+
+        if case == "W6" and name == "floor":
             return floor.mlp(size["points"], size["steps"])
-        if name == "micrograd":
+        if case == "W6" and name == "micrograd":
             from benchmarks.engines import micrograd_engine
 
             return micrograd_engine.train_with_nn(size["points"], size["steps"])
-        from benchmarks.engines import chainrule_engine
-
-        return chainrule_engine.train_with_nn(size["points"], size["steps"])
+        result = training.run(name, case, size)
+        if name == "chainrule":
+            # The tape's first-step gradients against the Value graphs' (untimed).
+            result.outputs["grad0_values"] = _value_graph_gradients(case, size)
+        return result
     raise ValueError(f"unknown case {case!r}")
+
+
+_VALUE_GRADIENTS: dict[str, list[float]] = {}
+
+
+def _value_graph_gradients(case: str, size: dict[str, int]) -> list[float]:
+    from benchmarks.engines import training
+
+    key = json.dumps([case, size], sort_keys=True)
+    if key not in _VALUE_GRADIENTS:
+        _VALUE_GRADIENTS[key] = training.value_graph_gradients(case, size)
+    return _VALUE_GRADIENTS[key]
 
 
 def rss_bytes() -> int:
@@ -208,6 +232,12 @@ def handle(name: str, eng: graph.GraphEngine | None, request: dict[str, Any]) ->
         if first and deep and case in DEFAULT_LIMIT_PROBES:
             assert eng is not None
             notes.append(default_limit_note(name, eng, case, size))
+        if first and case in ("BC", "DIGITS"):
+            from benchmarks.engines import training
+
+            note = training.extrapolation_note(case, name, size)
+            if note:
+                notes.append(note)
         gc.collect()  # start every round from a clean heap
         # Every engine runs in the same kind of thread; only micrograd's limit is raised.
         limit = DEEP_RECURSION_LIMIT if deep else None
@@ -226,6 +256,8 @@ def handle(name: str, eng: graph.GraphEngine | None, request: dict[str, Any]) ->
         phases["free"] = time.perf_counter() - t0
         answer = {"phases": phases, "nodes": nodes}
     checks = workloads.analytic_checks(case, size, outputs)
+    for key in ("grad0_values", "grad0_numpy"):
+        outputs.pop(key, None)  # checked here; not an output to compare across engines
     answer.update(
         status="ok",
         outputs=workloads.trim(outputs),

@@ -1,8 +1,15 @@
 """What is measured: the cases, their sizes, their checks and the issue's targets.
 
 A *case* is one row group of the table. Workloads W1-W6 come from issue 6; W3 gives two cases
-(one training step, and ten), and the million-node chain is a case of its own. Each case runs
-on every engine listed for it, in one process per engine (see `run.py`).
+(one training step, and ten), and the million-node chain is a case of its own. W6 runs on
+chainrule's tape (what `nn.fit` uses); BC and DIGITS train on the bundled breast_cancer and
+digits data (issue 11). Each case runs on every engine listed for it, in one process per
+engine (see `run.py`).
+
+Engines: `chainrule` (the engine; for the training cases its tape), `values` (chainrule's
+Value graphs through `nn`, one per sample), `micrograd` 0.1.0, `torch` (float64, one thread;
+where installed), `numpy` (written by hand: the floor of the training cases) and `floor` (the
+same arithmetic on Python floats, hand-written reverse mode: the floor of W1-W6).
 
 Every case checks its results, so a broken engine cannot look fast:
 - analytic checks (`analytic_checks`), run in the engine's own process on the full results
@@ -19,7 +26,11 @@ from typing import Any
 
 from benchmarks import data
 
-ENGINES = ("chainrule", "micrograd", "floor")
+ENGINES = ("chainrule", "values", "micrograd", "torch", "numpy", "floor")
+#: Engines a run cannot do without; the others are skipped where they are not installed.
+REQUIRED_ENGINES = ("chainrule", "micrograd", "floor")
+GRAPH_CASE_ENGINES = ("chainrule", "micrograd", "floor")
+TRAINING_ENGINES = ("chainrule", "values", "micrograd", "torch", "numpy")
 PRESETS = ("full", "quick", "tiny")
 
 
@@ -32,17 +43,21 @@ class Case:
         label: a short description for the table; `{...}` fields are filled from the size.
         sizes: per preset (full, quick, tiny), the keyword sizes the engines receive.
         engines: the engines that run it (the million-node chain skips micrograd).
-        rel_tol, abs_tol: tolerance of the cross-engine comparison against the floor.
+        rel_tol, abs_tol: tolerance of the cross-engine comparison against the reference.
         memory: True for W4, measured once per engine in a fresh process.
+        reference: the engine whose outputs every other engine's are compared with.
+        rounds: at most this many rounds (the slowest cases), None for the command's.
     """
 
     id: str
     label: str
     sizes: dict[str, dict[str, int]]
-    engines: tuple[str, ...] = ENGINES
+    engines: tuple[str, ...] = GRAPH_CASE_ENGINES
     rel_tol: float = 1e-9
     abs_tol: float = 1e-12
     memory: bool = False
+    reference: str = "floor"
+    rounds: int | None = None
 
     def describe(self, preset: str) -> str:
         """The label with this preset's sizes filled in."""
@@ -94,8 +109,37 @@ CASES: tuple[Case, ...] = (
             "quick": {"points": 30, "steps": 5},
             "tiny": {"points": 6, "steps": 2},
         },
+        engines=(*TRAINING_ENGINES, "floor"),
         rel_tol=1e-7,
         abs_tol=1e-9,
+    ),
+    Case(
+        "BC",
+        "breast_cancer {samples}x30, 30-16-16-1, bce, {steps} steps",
+        {
+            "full": {"samples": 569, "steps": 100},
+            "quick": {"samples": 200, "steps": 5},
+            "tiny": {"samples": 12, "steps": 2},
+        },
+        engines=TRAINING_ENGINES,
+        rel_tol=1e-7,
+        abs_tol=1e-9,
+        reference="numpy",
+        rounds=3,
+    ),
+    Case(
+        "DIGITS",
+        "digits {samples}x64, 64-32-10, cross-entropy, {steps} steps",
+        {
+            "full": {"samples": 1797, "steps": 100},
+            "quick": {"samples": 300, "steps": 5},
+            "tiny": {"samples": 12, "steps": 2},
+        },
+        engines=TRAINING_ENGINES,
+        rel_tol=1e-7,
+        abs_tol=1e-9,
+        reference="numpy",
+        rounds=3,
     ),
     Case(
         "CHAIN",
@@ -136,7 +180,10 @@ class Target:
     """A figure the issue asks for; informative, never a failure of the run."""
 
     case: str
-    kind: str  # "ratio" (x micrograd, at least), "bytes" (per node, at most), "seconds" (at most)
+    # "ratio" (x micrograd, at least), "vs_values" (x chainrule's Value graphs, at least),
+    # "torch_at_most" (times torch's time, at most), "bytes" (per node, at most),
+    # "seconds" (at most)
+    kind: str
     value: float
     text: str
 
@@ -147,6 +194,10 @@ TARGETS = (
     Target("W2", "ratio", 4.0, "W2 total >= 4x micrograd"),
     Target("W3.10", "ratio", 5.0, "W3 10 steps >= 5x micrograd"),
     Target("W5", "ratio", 8.0, "W5 total >= 8x micrograd"),
+    Target("W6", "ratio", 1000.0, "W6 training (tape) >= 1000x micrograd"),
+    Target("BC", "vs_values", 150.0, "breast_cancer training >= 150x Value graphs"),
+    Target("DIGITS", "vs_values", 150.0, "digits training >= 150x Value graphs"),
+    Target("DIGITS", "torch_at_most", 3.0, "digits training within 3x torch (1 thread)"),
     Target("W4", "bytes", 240.0, "W4 <= 240 bytes per node (tracemalloc)"),
     Target("CHAIN", "seconds", 3.0, "chain of 1,000,000 nodes, forward + backward < 3 s"),
 )
@@ -219,10 +270,26 @@ def analytic_checks(case_id: str, size: dict[str, int], out: dict[str, Any]) -> 
         value, grads = w5_reference(data.transcendental_inputs(size["n"]))
         checks.append(_within("value = fsum(terms)", max_rel_error([out["value"]], [value]), 1e-12))
         checks.append(_within("grad = analytic", max_rel_error(out["grad"], grads), 1e-12))
-    elif case_id in ("W3.1", "W3.10", "W6"):
+    elif case_id in ("W3.1", "W3.10", "W6", "BC", "DIGITS"):
         finite = all(math.isfinite(v) for v in out["loss"])
         checks.append(("loss finite", finite, f"losses {out['loss'][:3]}..."))
+        if "grad0_numpy" in out:
+            err = max_rel_error(out["grad0"], out["grad0_numpy"], GRAD_FLOOR * _scale(out))
+            checks.append(_within("first-step grads = numpy's, same samples", err, GRAD_TOL))
+        if "grad0_values" in out:
+            err = max_rel_error(out["grad0"], out["grad0_values"], GRAD_FLOOR * _scale(out))
+            checks.append(_within("first-step grads = Value graphs'", err, GRAD_TOL))
     return checks
+
+
+#: Gradients of one step must equal the Value graphs' to this relative tolerance (issue 11);
+#: an entry smaller than GRAD_FLOOR times the largest is compared relative to that.
+GRAD_TOL = 1e-12
+GRAD_FLOOR = 1e-3
+
+
+def _scale(out: dict[str, Any]) -> float:
+    return max((abs(g) for g in out["grad0"]), default=1.0)
 
 
 def trim(outputs: dict[str, Any], keep: int = 400) -> dict[str, Any]:

@@ -383,12 +383,14 @@ def read_features(path: str | Path, features: list[str]) -> np.ndarray:
 DATASETS = {
     "iris": ("iris.csv", "species"),
     "breast_cancer": ("breast_cancer.csv", "diagnosis"),
+    "digits": ("digits.csv", "digit"),
 }
 
 
 def load_dataset(name: str) -> Dataset:
-    """One of the bundled real data sets: "iris" (150 x 4, 3 classes) or "breast_cancer"
-    (569 x 30, 2 classes). Sources and licences: `nn/datasets/README.md`.
+    """One of the bundled real data sets: "iris" (150 x 4, 3 classes), "breast_cancer"
+    (569 x 30, 2 classes) or "digits" (1,797 x 64, 10 classes: 8x8 images of handwritten
+    digits). Sources and licences: `nn/datasets/README.md`.
 
     Raises:
         ValueError: an unknown name (the known ones are listed).

@@ -1,9 +1,12 @@
 """Optimisers (SGD, Adam) and learning-rate schedules (StepLR, LinearLR, CosineAnnealingLR).
 
 The update rules are PyTorch's (`torch.optim.SGD`, `torch.optim.Adam`, `torch.optim.lr_scheduler`)
-step for step, written out on floats. An update changes each parameter's `.data` in place:
-the parameters stay the same leaf objects, and no graph is built (`step()` runs under
-`no_grad()`, and the arithmetic is on plain floats anyway).
+step for step, each written once, in `update(data, grad)` on float64 arrays of all the
+parameters at once: `step()` gathers the parameters' `.data` and `.grad` into arrays, calls
+it, and writes the new values into `.data`. The parameters stay the same leaf objects, and
+no graph is built. numpy's + - * / and sqrt round exactly as Python's float arithmetic does,
+so the update is the one the rule gives on each float; `fit`'s tape engine calls `update` on
+its flat array of weights directly.
 
 A training step is always:
 
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+
+import numpy as np
 
 from autograd import Value, no_grad
 from autograd.ops import is_number
@@ -54,9 +59,20 @@ class Optimizer:
         for p in self.params:
             p.grad = 0.0
 
+    @no_grad()
     def step(self) -> None:
-        """Update every parameter from its `.grad` (implemented by subclasses)."""
-        raise NotImplementedError
+        """Update every parameter from its `.grad`: `update` on arrays of all of them."""
+        n = len(self.params)
+        data = np.fromiter((p.data for p in self.params), dtype=np.float64, count=n)
+        grad = np.fromiter((p.grad for p in self.params), dtype=np.float64, count=n)
+        for p, value in zip(self.params, self.update(data, grad).tolist()):
+            p.data = value
+
+    def update(self, data: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """The rule: new parameter values from the values `data` and gradients `grad`
+        (float64 arrays in `params` order), advancing the optimiser's state by one step.
+        Implemented by subclasses; a subclass may instead override `step()` alone."""
+        raise NotImplementedError(f"{type(self).__name__} does not define update()")
 
 
 class SGD(Optimizer):
@@ -92,22 +108,21 @@ class SGD(Optimizer):
         self.dampening = float(dampening)
         self.nesterov = nesterov
         self.weight_decay = float(weight_decay)
-        self.momentum_buffer: list[float | None] = [None] * len(self.params)
+        # One momentum value per parameter; None before the first step.
+        self.momentum_buffer: np.ndarray | None = None
 
-    @no_grad()
-    def step(self) -> None:
-        """Apply one update to every parameter (see the class docstring for the rule)."""
+    def update(self, data: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """One SGD step on arrays (see the class docstring for the rule)."""
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
-        for i, p in enumerate(self.params):
-            g = p.grad
-            if wd:
-                g = g + wd * p.data
-            if mu:
-                buf = self.momentum_buffer[i]
-                buf = g if buf is None else mu * buf + (1.0 - self.dampening) * g
-                self.momentum_buffer[i] = buf
-                g = g + mu * buf if self.nesterov else buf
-            p.data -= lr * g
+        g = grad
+        if wd:
+            g = g + wd * data
+        if mu:
+            buf = self.momentum_buffer
+            buf = g.copy() if buf is None else mu * buf + (1.0 - self.dampening) * g
+            self.momentum_buffer = buf
+            g = g + mu * buf if self.nesterov else buf
+        return data - lr * g
 
 
 class Adam(Optimizer):
@@ -141,25 +156,22 @@ class Adam(Optimizer):
         self.eps = float(eps)
         self.weight_decay = float(weight_decay)
         self.t = 0
-        self.exp_avg = [0.0] * len(self.params)
-        self.exp_avg_sq = [0.0] * len(self.params)
+        self.exp_avg = np.zeros(len(self.params))
+        self.exp_avg_sq = np.zeros(len(self.params))
 
-    @no_grad()
-    def step(self) -> None:
-        """Apply one update to every parameter (see the class docstring for the rule)."""
+    def update(self, data: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """One Adam step on arrays (see the class docstring for the rule)."""
         self.t += 1
         beta1, beta2 = self.betas
         bias_correction1 = 1.0 - beta1**self.t
         bias_correction2_sqrt = math.sqrt(1.0 - beta2**self.t)
         step_size = self.lr / bias_correction1
-        wd = self.weight_decay
-        for i, p in enumerate(self.params):
-            g = p.grad
-            if wd:
-                g = g + wd * p.data
-            m = self.exp_avg[i] = beta1 * self.exp_avg[i] + (1.0 - beta1) * g
-            v = self.exp_avg_sq[i] = beta2 * self.exp_avg_sq[i] + (1.0 - beta2) * g * g
-            p.data -= step_size * m / (math.sqrt(v) / bias_correction2_sqrt + self.eps)
+        g = grad
+        if self.weight_decay:
+            g = g + self.weight_decay * data
+        m = self.exp_avg = beta1 * self.exp_avg + (1.0 - beta1) * g
+        v = self.exp_avg_sq = beta2 * self.exp_avg_sq + (1.0 - beta2) * g * g
+        return data - step_size * m / (np.sqrt(v) / bias_correction2_sqrt + self.eps)
 
 
 # -----------------------------------------------------------------------------------------

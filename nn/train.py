@@ -22,6 +22,13 @@ A loss is named ("hinge", "bce", "cross_entropy", "mse", or the function itself 
 | mse           | one value / C  | 0 / 1, or one-hot         | value > 0.5, argmax |
 
 `y` is always given as class indices 0..C-1 (hinge also accepts -1 / +1).
+
+Two engines run the same loop. `engine="tape"` (the default for `nn` modules and the built-in
+losses) records one sample's loss once (`autograd.tape`: the model, the loss, and the
+sample's features and label as inputs) and replays it over each batch with numpy; the
+optimiser updates a flat array of the weights. `engine="values"` builds a Value graph per
+sample, as a learner would write it: the reference, and what the tape is tested against.
+Both give the same history (losses equal to about 1e-12 relative).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from autograd import Value, no_grad
+from autograd.tape import Tape, one_blas_thread, record
 
 from . import losses
 from .module import Module
@@ -96,6 +104,10 @@ class _Objective:
     loss: Callable[..., Value]
     targets: Callable[[np.ndarray, int], Any]  # (class indices, n_outputs) -> loss targets
     classify: Callable[[np.ndarray], np.ndarray]  # outputs (n, k) -> class indices
+    # For the tape: the targets as float columns (n, t), the tape's label inputs, and how
+    # many terms of the loss one sample adds (its "mean" divides by n times that).
+    columns: Callable[[np.ndarray, int], np.ndarray] | None = None
+    terms: Callable[[int], int] = lambda k: 1
 
 
 def _binary(threshold: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -124,18 +136,45 @@ def _mse_targets(y: np.ndarray, k: int) -> Any:
     return [eye[int(v)].tolist() for v in y]
 
 
+def _one_hot(y: np.ndarray, k: int) -> np.ndarray:
+    bad = np.flatnonzero((y < 0) | (y >= k) | (y != np.round(y)))
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(
+            f"cross_entropy (sample {i}): target {y[i]!r} is out of range for {k} classes"
+        )
+    return np.eye(k)[y.astype(np.int64)]
+
+
+def _mse_columns(y: np.ndarray, k: int) -> np.ndarray:
+    return y.astype(np.float64)[:, None] if k == 1 else _one_hot(y, k)
+
+
 _OBJECTIVES = {
-    "hinge": _Objective("hinge", losses.hinge_loss, _hinge_targets, _binary(0.0)),
+    "hinge": _Objective(
+        "hinge",
+        losses.hinge_loss,
+        _hinge_targets,
+        _binary(0.0),
+        lambda y, k: np.array(_hinge_targets(y, k))[:, None],
+    ),
     "bce": _Objective(
         "bce",
         losses.binary_cross_entropy_with_logits,
         lambda y, k: [float(v) for v in y],
         _binary(0.0),
+        lambda y, k: y.astype(np.float64)[:, None],
     ),
     "cross_entropy": _Objective(
-        "cross_entropy", losses.cross_entropy, lambda y, k: [int(v) for v in y], _binary(0.0)
+        "cross_entropy",
+        losses.cross_entropy,
+        lambda y, k: [int(v) for v in y],
+        _binary(0.0),
+        _one_hot,
     ),
-    "mse": _Objective("mse", losses.mse_loss, _mse_targets, _binary(0.5)),
+    "mse": _Objective(
+        "mse", losses.mse_loss, _mse_targets, _binary(0.5), _mse_columns, lambda k: k
+    ),
 }
 
 
@@ -190,23 +229,31 @@ def _forward_numpy(model: Any, X: Any) -> np.ndarray:
         return _as_matrix(_outputs(model, _rows(X)))
 
 
-def _check_xy(X: Any, y: Any, where: str) -> tuple[list[list[float]], np.ndarray]:
-    array = np.asarray(X, dtype=np.float64)
-    rows = _rows(array)
+def _check_array(X: Any, y: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """X as a float64 array (n, d) and y as an array (n,), checked: shapes that agree, at
+    least one sample, every feature finite (raises ValueError naming `where`)."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
     y = np.asarray(y)
-    if y.ndim != 1 or len(y) != len(rows):
-        raise ValueError(f"{where}: X has {len(rows)} rows but y has shape {y.shape}")
-    if len(rows) == 0:
+    if y.ndim != 1 or len(y) != len(X):
+        raise ValueError(f"{where}: X has {len(X)} rows but y has shape {y.shape}")
+    if len(X) == 0:
         raise ValueError(f"{where}: no samples")
-    bad = np.argwhere(~np.isfinite(array.reshape(len(rows), -1)))
+    bad = np.argwhere(~np.isfinite(X))
     if len(bad):
         # Caught here, or it would surface later as a NaN loss blamed on the learning rate.
         i, j = bad[0]
-        raise ValueError(
-            f"{where}: X[{i}, {j}] is {float(array.reshape(len(rows), -1)[i, j])!r}; "
-            "the data must be finite"
-        )
-    return rows, y
+        raise ValueError(f"{where}: X[{i}, {j}] is {float(X[i, j])!r}; the data must be finite")
+    return X, y
+
+
+def _check_xy(X: Any, y: Any, where: str) -> tuple[list[list[float]], np.ndarray]:
+    """`_check_array`, with X as a list of rows of floats (what a model of Values takes)."""
+    array, y = _check_array(X, y, where)
+    return array.tolist(), y
 
 
 def _measure(
@@ -226,7 +273,11 @@ def _class_index(y: np.ndarray) -> np.ndarray:
 
 
 def evaluate(
-    model: Callable[[Any], Any], X: Any, y: Any, loss: str | Callable[..., Value] = "hinge"
+    model: Callable[[Any], Any],
+    X: Any,
+    y: Any,
+    loss: str | Callable[..., Value] = "hinge",
+    engine: str = "auto",
 ) -> tuple[float, float]:
     """The loss and the accuracy of `model` on `(X, y)`, under `no_grad` (no graph kept).
 
@@ -235,11 +286,17 @@ def evaluate(
         X: features, shape (n_samples, n_features).
         y: class indices (hinge also takes -1/+1).
         loss: a loss name or function (see the module docstring).
+        engine: "tape", "values" or "auto", as for `fit` (the tape replays one sample's
+            recorded graph over all samples, a chunk at a time).
     Returns:
         `(loss, accuracy)` as floats.
     """
+    obj = _objective(loss)
+    if _use_tape(engine, model, obj):
+        X, y = _check_array(X, y, "evaluate")
+        return _TapeEngine(model, X, y, obj, None).measure(None, y)
     rows, y = _check_xy(X, y, "evaluate")
-    return _measure(model, rows, y, _objective(loss))
+    return _measure(model, rows, y, obj)
 
 
 def predict(model: Any, X: Any, loss: str | Callable[..., Value] = "hinge") -> np.ndarray:
@@ -267,6 +324,167 @@ def predict_proba(model: Any, X: Any) -> np.ndarray:
     shifted = out - out.max(axis=1, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=1, keepdims=True)
+
+
+# -----------------------------------------------------------------------------------------
+# The two engines: one batch's loss and gradients, an update, and the measure of an epoch
+# -----------------------------------------------------------------------------------------
+
+#: `fit` with `batch_size=None` trains on the whole set at once up to this many samples, and
+#: in mini-batches of `DEFAULT_BATCH_SIZE` above it, so memory grows with the batch, not
+#: with the table.
+FULL_BATCH_LIMIT = 10_000
+DEFAULT_BATCH_SIZE = 1_000
+
+
+class _ValuesEngine:
+    """Value graphs, one per sample: `obj.loss([model(x) ...]).backward()`, then `step()`."""
+
+    def __init__(
+        self, model: Any, rows: list[list[float]], targets: Any, obj: _Objective, opt: Optimizer
+    ) -> None:
+        self.model, self.rows, self.targets, self.obj, self.opt = model, rows, targets, obj, opt
+        self.params = model.parameters()
+        self._loss: Value | None = None
+
+    def weights(self) -> list[float]:
+        return [p.data for p in self.params]
+
+    def set_weights(self, good: Any) -> None:
+        for p, d in zip(self.params, good):
+            p.data = d
+
+    def batch_loss(self, idx: list[int]) -> float:
+        """The batch's loss (raises OverflowError/ZeroDivisionError if a forward fails)."""
+        self._loss = self.obj.loss(
+            [self.model(self.rows[i]) for i in idx], [self.targets[i] for i in idx]
+        )
+        return self._loss.data
+
+    def step(self) -> None:
+        assert self._loss is not None
+        self.opt.zero_grad()
+        self._loss.backward()
+        self.opt.step()
+        self._loss = None
+
+    def sync(self) -> None:
+        """Nothing to do: the model's Values are the weights."""
+
+    def measure(self, X: Any, y: np.ndarray) -> tuple[float, float]:
+        rows = self.rows if X is None else _rows(X)
+        return _measure(self.model, rows, y, self.obj)
+
+
+class _TapeEngine:
+    """One sample's loss recorded once, replayed over each batch with numpy (`autograd.tape`).
+
+    The tape's inputs are a sample's features and its label columns (one-hot for
+    cross-entropy); its outputs the sample's loss (reduction "sum": the terms of one sample)
+    and the model's outputs. The weights live in a flat float64 array while training, in the
+    order of `model.parameters()`; `sync()` writes them (and the last gradients) back into
+    the model's Values.
+    """
+
+    def __init__(self, model: Any, X: np.ndarray, y: np.ndarray, obj: _Objective, opt: Any):
+        if obj.columns is None:
+            raise ValueError(
+                f"fit: engine='tape' needs a built-in loss ({sorted(_OBJECTIVES)}), got "
+                f"{obj.name!r}; use engine='values' for a loss of one's own"
+            )
+        self.model, self.obj, self.opt = model, obj, opt
+        self.params = model.parameters()
+        position = {id(p): i for i, p in enumerate(self.params)}
+        opt_params = [] if opt is None else opt.params  # no optimiser: only measuring
+        missing = [i for i, p in enumerate(opt_params) if id(p) not in position]
+        if missing:
+            raise ValueError(
+                f"fit: the optimiser's parameter {missing[0]} is not a parameter of the model; "
+                "engine='tape' trains the model's parameters"
+            )
+        self.opt_index = np.array([position[id(p)] for p in opt_params], dtype=np.intp)
+        self.whole = bool(
+            len(self.opt_index) == len(self.params)
+            and np.array_equal(self.opt_index, np.arange(len(self.params)))
+        )
+        self.n_features = X.shape[1]
+        self.n_outputs = _as_matrix([_first_output(model, X[0].tolist())]).shape[1]
+        self.inputs = self.encode(X, y)
+        self.tape = self._record(self.inputs)
+        self.flat = np.array([p.data for p in self.params], dtype=np.float64)
+        self.grads = np.zeros_like(self.flat)
+        self._scale = 1.0
+
+    def encode(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The tape's inputs for these samples: features, then label columns."""
+        assert self.obj.columns is not None
+        return np.hstack([X, self.obj.columns(y, self.n_outputs)])
+
+    def _record(self, inputs: np.ndarray) -> Tape:
+        d, obj, model = self.n_features, self.obj, self.model
+        as_list = obj.name == "cross_entropy" or inputs.shape[1] - d > 1
+
+        def per_sample(v: list[Value]) -> list[Value]:
+            out = model(v[:d])
+            outs = [out] if isinstance(out, Value) else list(out)
+            target = v[d:] if as_list else v[d]
+            return [obj.loss(out, target, reduction="sum"), *outs]
+
+        # Recorded on up to 8 samples spread over the data, so a graph that depends on
+        # the sample is caught (see autograd.tape.record).
+        n = len(inputs)
+        picks = sorted(set(np.linspace(0, n - 1, min(n, 8)).astype(int).tolist()))
+        names = [f"x{i}" for i in range(d)] + [f"y{j}" for j in range(inputs.shape[1] - d)]
+        return record(per_sample, *inputs[picks], params=self.params, input_names=names)
+
+    def weights(self) -> np.ndarray:
+        return self.flat.copy()
+
+    def set_weights(self, good: Any) -> None:
+        self.flat = np.array(good, dtype=np.float64)
+        self.sync()
+
+    def batch_loss(self, idx: list[int]) -> float:
+        n = len(idx)
+        per = self.obj.terms(self.n_outputs)
+        self._scale = 1.0 / (n * per)
+        run = self.tape.run(self.inputs[idx], self.flat, seed=self._scale, index=np.asarray(idx))
+        self.grads = run.param_grads
+        return float(run.outputs[:, 0].sum() / (n * per))
+
+    def step(self) -> None:
+        opt = self.opt
+        if type(opt).update is Optimizer.update:
+            # An optimiser of one's own with only step(): run it on the model's Values.
+            self.sync()
+            opt.step()
+            self.flat = np.array([p.data for p in self.params], dtype=np.float64)
+            return
+        if self.whole:
+            self.flat = opt.update(self.flat, self.grads)
+        else:
+            i = self.opt_index
+            self.flat[i] = opt.update(self.flat[i], self.grads[i])
+
+    def sync(self) -> None:
+        for p, d, g in zip(self.params, self.flat.tolist(), self.grads.tolist()):
+            p.data = d
+            p.grad = g
+
+    def measure(self, X: Any, y: np.ndarray) -> tuple[float, float]:
+        inputs = self.inputs if X is None else self.encode(np.asarray(X, dtype=np.float64), y)
+        out = self.tape.forward(inputs, self.flat)
+        loss = float(out[:, 0].sum() / (len(inputs) * self.obj.terms(self.n_outputs)))
+        accuracy = float(np.mean(self.obj.classify(out[:, 1:]) == _class_index(y)))
+        return loss, accuracy
+
+
+def _use_tape(engine: str, model: Any, obj: _Objective) -> bool:
+    if engine not in ("auto", "tape", "values"):
+        raise ValueError(f"fit: engine must be 'auto', 'tape' or 'values', got {engine!r}")
+    if engine == "auto":
+        return isinstance(model, Module) and obj.columns is not None
+    return engine == "tape"
 
 
 # -----------------------------------------------------------------------------------------
@@ -339,6 +557,7 @@ def fit(
     shuffle: bool = True,
     seed: int | np.random.Generator | None = None,
     progress: bool = True,
+    engine: str = "auto",
 ) -> History:
     """Train `model` on `(X, y)` and return the `History` of the run.
 
@@ -349,17 +568,23 @@ def fit(
         loss: "hinge", "bce", "cross_entropy", "mse", or a function of (outputs, targets).
         optimizer: built on `model.parameters()`.
         epochs: passes over the data.
-        batch_size: samples per update; None means the whole set (full batch).
+        batch_size: samples per update; None means the whole set (full batch) up to
+            `FULL_BATCH_LIMIT` (10,000) samples, mini-batches of `DEFAULT_BATCH_SIZE` (1,000)
+            above it.
         scheduler: stepped once per epoch, after the updates.
         validation_data: `(X_val, y_val)` measured after each epoch.
         shuffle: reshuffle the samples each epoch (only matters for mini-batches).
         seed: for the shuffling.
         progress: show a tqdm progress bar (only when stderr is a terminal).
+        engine: "tape" records one sample's graph and replays it over each batch with
+            numpy (`autograd.tape`); "values" builds a Value graph per sample; "auto" (the
+            default) is "tape" for a `Module` with a built-in loss, else "values".
     Returns:
         A `History`; each entry is measured after that epoch's updates, so `loss[-1]` is
         the loss of the final weights.
     Raises:
-        ValueError: bad shapes, epochs < 1, batch_size < 1, labels the loss cannot take.
+        ValueError: bad shapes, epochs < 1, batch_size < 1, labels the loss cannot take;
+            for the tape, a model whose graph depends on the sample (see `autograd.tape`).
         ValueError: also when the untrained model's loss is not finite (the data, not the
             learning rate, is at fault: standardise it).
         DivergenceError: the loss became NaN or infinite, a forward pass overflowed (on the
@@ -370,65 +595,72 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    rows, y = _check_xy(X, y, "fit")
+    X, y = _check_array(X, y, "fit")
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
-    n = len(rows)
+    n = len(X)
     if batch_size is None:
-        batch_size = n
+        batch_size = n if n <= FULL_BATCH_LIMIT else DEFAULT_BATCH_SIZE
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"fit: batch_size must be a positive int or None, got {batch_size!r}")
     obj = _objective(loss)
-    n_outputs = _as_matrix([_first_output(model, rows[0])]).shape[1]
+    n_outputs = _as_matrix([_first_output(model, X[0].tolist())]).shape[1]
     if obj.name == "cross_entropy" and n_outputs < 2:
         raise ValueError(
             "fit: cross_entropy needs one output per class (2 or more), the model has 1; "
             "for two classes with one output use 'bce' or 'hinge'"
         )
-    targets = obj.targets(y, n_outputs)
+    data_advice = (
+        "the data is too large for the initial weights, whatever the learning rate; "
+        "standardise the features (nn.StandardScaler)"
+    )
+    runner: _ValuesEngine | _TapeEngine
+    if _use_tape(engine, model, obj):
+        try:  # recording runs the untrained model on a few samples
+            runner = _TapeEngine(model, X, y, obj, optimizer)
+        except (OverflowError, ZeroDivisionError) as e:
+            raise ValueError(
+                f"fit: the untrained model's loss is not finite ({_one_line(str(e))}): "
+                f"{data_advice}"
+            ) from None
+    else:
+        runner = _ValuesEngine(model, X.tolist(), obj.targets(y, n_outputs), obj, optimizer)
     val = None
     if validation_data is not None:
-        val_rows, val_y = _check_xy(*validation_data, "fit (validation_data)")
-        val = (val_rows, val_y)
+        val = _check_array(*validation_data, "fit (validation_data)")
     rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
-    params = model.parameters()
     n_batches = math.ceil(n / batch_size)
     history = History()
 
-    # The untrained model's loss on the whole set: the yardstick of divergence, and its
-    # weights the ones kept if the first epoch already diverges.
-    try:
-        initial, _ = _measure(model, rows, y, obj)
-    except (OverflowError, ZeroDivisionError) as e:
-        initial, why = math.inf, _one_line(str(e))
-    else:
-        why = f"it is {initial!r}"
-    if not math.isfinite(initial):
-        raise ValueError(
-            f"fit: the untrained model's loss is not finite ({why}): the data is too large "
-            "for the initial weights, whatever the learning rate; standardise the features "
-            "(nn.StandardScaler)"
-        )
-    if val is not None:
+    def untrained_loss(data: tuple[Any, Any] | None, where: str, advice: str) -> float:
+        # The untrained model's loss on a whole set (None: the training set), which must be
+        # finite: if it is not, the data is at fault, not the learning rate.
         try:
-            val_initial, _ = _measure(model, val[0], val[1], obj)
+            value, _ = runner.measure(None, y) if data is None else runner.measure(*data)
         except (OverflowError, ZeroDivisionError) as e:
-            val_initial, why = math.inf, _one_line(str(e))
+            value, why = math.inf, _one_line(str(e))
         else:
-            why = f"it is {val_initial!r}"
-        if not math.isfinite(val_initial):
+            why = f"it is {value!r}"
+        if not math.isfinite(value):
             raise ValueError(
-                f"fit: the untrained model's loss on validation_data is not finite ({why}): "
-                "that data is too large for the initial weights; standardise it as the "
-                "training data"
+                f"fit: the untrained model's loss{where} is not finite ({why}): {advice}"
             )
+        return value
+
+    # The yardstick of divergence, and its weights the ones kept if the first epoch diverges.
+    initial = untrained_loss(None, "", data_advice)
+    if val is not None:
+        untrained_loss(
+            val,
+            " on validation_data",
+            "that data is too large for the initial weights; standardise it as the training data",
+        )
     best = initial
-    kept = [p.data for p in params]  # weights whose whole-set loss was finite and measured
+    kept = runner.weights()  # weights whose whole-set loss was finite and measured
     kept_when = "the untrained weights"
 
     def diverged(epoch: int, batch: int, what: str) -> DivergenceError:
-        for p, d in zip(params, kept):
-            p.data = d
+        runner.set_weights(kept)
         return DivergenceError(
             f"training diverged at epoch {epoch}, batch {batch}: {_one_line(what, 200)}; the "
             f"model keeps {kept_when} (try a smaller learning rate)",
@@ -437,6 +669,8 @@ def fit(
             history,
         )
 
+    blas = one_blas_thread()  # small matrix products: one thread is faster (see autograd.tape)
+    blas.__enter__()
     bar = tqdm(
         range(1, epochs + 1),
         desc="train",
@@ -451,21 +685,20 @@ def fit(
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size].tolist()
                 try:
-                    batch_loss = obj.loss([model(rows[i]) for i in idx], [targets[i] for i in idx])
+                    batch_loss = runner.batch_loss(idx)
                 except (OverflowError, ZeroDivisionError) as e:
                     raise diverged(
                         epoch, b + 1, f"the forward pass failed ({_one_line(str(e))})"
                     ) from None
-                reason = _batch_diverged(batch_loss.data, initial)
+                reason = _batch_diverged(batch_loss, initial)
                 if reason:
                     raise diverged(epoch, b + 1, reason)
-                optimizer.zero_grad()
-                batch_loss.backward()
-                optimizer.step()
+                runner.step()
+            runner.sync()
             if scheduler is not None:
                 scheduler.step()
             try:
-                train_loss, train_acc = _measure(model, rows, y, obj)
+                train_loss, train_acc = runner.measure(None, y)
             except (OverflowError, ZeroDivisionError) as e:
                 raise diverged(
                     epoch, n_batches, f"the forward pass failed ({_one_line(str(e))})"
@@ -476,7 +709,7 @@ def fit(
             postfix = {"loss": f"{train_loss:.4f}", "acc": f"{train_acc:.3f}"}
             if val is not None:
                 try:
-                    val_loss, val_acc = _measure(model, val[0], val[1], obj)
+                    val_loss, val_acc = runner.measure(*val)
                 except (OverflowError, ZeroDivisionError) as e:
                     val_loss, val_acc = math.inf, 0.0
                     what = f"the forward pass on the validation data failed ({_one_line(str(e))})"
@@ -491,11 +724,13 @@ def fit(
             history.accuracy.append(train_acc)
             history.lr.append(lr)
             best = min(best, train_loss)
-            kept = [p.data for p in params]
+            kept = runner.weights()
             kept_when = f"the weights of epoch {epoch}"
             bar.set_postfix(postfix, refresh=False)
     finally:
+        runner.sync()
         bar.close()
+        blas.__exit__(None, None, None)
     return history
 
 

@@ -296,7 +296,9 @@ def test_a_full_batch_too_large_for_memory_is_refused_before_training(
     most = int(err.split("give --batch-size ")[1].split()[0].replace(",", ""))
     assert 1 <= most < 1000
     assert (
-        cli._graph_bytes([2, 16, 16, 1], most) <= 2**20 < cli._graph_bytes([2, 16, 16, 1], most + 1)
+        cli._graph_bytes([2, 16, 16, 1], most, "tape")
+        <= 2**20
+        < cli._graph_bytes([2, 16, 16, 1], most + 1, "tape")
     )
     assert not (tmp_path / "o").exists()
 
@@ -435,7 +437,9 @@ def test_a_large_csv_is_read_in_bounded_memory_and_refused_before_training(
     tmp_path, capsys, monkeypatch
 ):
     # A million rows used to reach 6 GB and a MemoryError traceback after minutes. Here 200,000
-    # rows against a limit of 1 GB stand for it (the same code path, a fifth of the time).
+    # rows against a limit of 256 MB stand for it (the same code path, a fifth of the time),
+    # asked to train in one batch (by default, above 10,000 samples, fit takes batches of
+    # 1,000 and trains: tests/test_fit_engines.py).
     import tracemalloc
 
     rng = np.random.default_rng(0)
@@ -444,12 +448,12 @@ def test_a_large_csv_is_read_in_bounded_memory_and_refused_before_training(
     path.write_text(
         "a,b,y\n" + "".join(f"{a / 100},{b / 100},{int(a > b)}\n" for a, b in cells.tolist())
     )
-    monkeypatch.setattr(cli, "MAX_GRAPH_BYTES", 2**30)
+    monkeypatch.setattr(cli, "MAX_GRAPH_BYTES", 2**28)
     monkeypatch.setattr(cli, "fit", lambda *a, **k: pytest.fail("trained"))
     tracemalloc.start()
     try:
         status, _, err = _run(capsys, "train", "--csv", path, "--target", "y", "--no-progress",
-                              "--out", tmp_path / "o")  # fmt: skip
+                              "--batch-size", "150000", "--out", tmp_path / "o")  # fmt: skip
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -18,12 +18,17 @@ from benchmarks.engines import floor, graph
 pytest.importorskip("micrograd", reason="the benchmarks' peer; pip install -e '.[bench]'")
 
 TINY = {case.id: case.sizes["tiny"] for case in workloads.CASES}
-TIMED = [c.id for c in workloads.CASES if not c.memory and c.id != "W6"]
+TRAINING = ("W6", "BC", "DIGITS")
+TIMED = [c.id for c in workloads.CASES if not c.memory and c.id not in TRAINING]
 
 
 @pytest.fixture(scope="module")
 def floor_answers() -> dict[str, dict]:
-    return {case: worker.handle("floor", None, {"case": case, "size": TINY[case]}) for case in TINY}
+    return {
+        case.id: worker.handle("floor", None, {"case": case.id, "size": TINY[case.id]})
+        for case in workloads.CASES
+        if "floor" in case.engines
+    }
 
 
 @pytest.mark.parametrize("engine", ["chainrule", "micrograd", "floor"])
@@ -45,6 +50,54 @@ def test_case_checks_pass_at_tiny_size(engine, case, floor_answers):
             )
             assert ok, f"{engine} {case} {key}: {detail}"
     assert answer["nodes"] > 0
+
+
+@pytest.mark.parametrize("case", TRAINING)
+def test_training_cases_agree_across_engines_at_tiny_size(case):
+    # Every engine of a training case: its own checks (the tape's first-step gradients equal
+    # the Value graphs' within 1e-12), and its outputs against the reference engine's.
+    spec = next(c for c in workloads.CASES if c.id == case)
+    engines = [e for e in spec.engines if e != "torch" or _has_torch()]
+    answers = {}
+    for engine in engines:
+        eng = worker.load_engine(engine)
+        answer = worker.handle(engine, eng, {"case": case, "size": TINY[case], "first": True})
+        assert answer["status"] == "ok", answer.get("error")
+        answers[engine] = [answer]
+    checks = run.case_checks(run.CaseResult(spec, TINY[case], answers))
+    failed = [c for c in checks if not c["ok"]]
+    assert not failed, failed
+    names = {(c["engine"], c["name"]) for c in checks}
+    assert ("chainrule", "first-step grads = Value graphs'") in names
+    assert ("chainrule", f"loss = {spec.reference}'s") in names
+
+
+def test_a_tape_gradient_off_by_1e_11_fails_the_check():
+    out = {"loss": [1.0], "grad0": [1.0, -2.0], "grad0_values": [1.0, -2.0 * (1 + 1e-11)]}
+    failed = [n for n, ok, _ in workloads.analytic_checks("BC", {}, out) if not ok]
+    assert failed == ["first-step grads = Value graphs'"]
+    out["grad0_values"] = [1.0, -2.0 * (1 + 1e-13)]
+    assert all(ok for _, ok, _ in workloads.analytic_checks("BC", {}, out))
+
+
+def test_partial_runs_are_extrapolated_and_said_so():
+    from benchmarks.engines import training
+
+    size = {"samples": 1797, "steps": 100}
+    note = training.extrapolation_note("DIGITS", "micrograd", size)
+    assert note == (
+        "micrograd runs 1 of the 100 steps on 200 of the 1,797 samples; its times are scaled "
+        "by 898.50 to the full run (extrapolated)"
+    )
+    assert training.extrapolation_note("DIGITS", "chainrule", size) is None
+
+
+def _has_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def test_wide_sum_with_odd_levels_matches_the_floor():
@@ -112,7 +165,7 @@ def test_only_selects_by_prefix_and_rejects_unknown_ids():
 
 def test_skip_leaves_cases_out():
     args = run.parse_args(["--skip", "W6,W3", "--quick"])
-    assert [c.id for c in args.cases] == ["W1", "W2", "W5", "CHAIN", "W4"]
+    assert [c.id for c in args.cases] == ["W1", "W2", "W5", "BC", "DIGITS", "CHAIN", "W4"]
     assert args.rounds == 2 and args.size == "quick"
 
 

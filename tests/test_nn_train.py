@@ -267,29 +267,33 @@ def test_with_mini_batches_the_weights_kept_are_those_of_the_last_measured_epoch
     assert loss == history.loss[-1]  # finite, measured on the whole set
 
 
-def test_an_overflow_in_validation_is_divergence_not_a_bare_error():
+@pytest.mark.parametrize("engine", ["tape", "values"])
+def test_an_overflow_in_validation_is_divergence_not_a_bare_error(engine, monkeypatch):
     X, y = _moons(20)
     model = nn.MLP(2, [4, 1], seed=0)
     X_val, y_val = X[:7], y[:7]
-    real = nn.train._measure
-    calls = {"n": 0}
+    runner = nn.train._TapeEngine if engine == "tape" else nn.train._ValuesEngine
+    real = runner.measure
+    calls = {"validation": 0}
 
-    def measure(model, rows, y, obj):  # the validation forward overflows after epoch 1
-        calls["n"] += 1
-        if len(rows) == len(X_val) and calls["n"] > 2:
-            raise OverflowError("linear: result inf is not finite for finite input(s)")
-        return real(model, rows, y, obj)
+    def measure(self, X, y):  # the validation forward overflows after the untrained measure
+        if X is not None:
+            calls["validation"] += 1
+            if calls["validation"] > 1:
+                raise OverflowError("linear: result inf is not finite for finite input(s)")
+        return real(self, X, y)
 
-    import unittest.mock
-
-    with unittest.mock.patch.object(nn.train, "_measure", measure):
-        with pytest.raises(nn.DivergenceError) as info:
-            nn.fit(model, X, y, "hinge", nn.SGD(model.parameters(), lr=0.1), epochs=3,
-                   validation_data=(X_val, y_val), progress=False)  # fmt: skip
+    monkeypatch.setattr(runner, "measure", measure)
+    with pytest.raises(nn.DivergenceError) as info:
+        nn.fit(model, X, y, "hinge", nn.SGD(model.parameters(), lr=0.1), epochs=3,
+               validation_data=(X_val, y_val), progress=False, engine=engine)  # fmt: skip
     message = str(info.value)
     assert message.startswith("training diverged at epoch 1, batch 1: the forward pass on the ")
     assert "validation data failed (linear: result inf" in message
     assert "the model keeps the untrained weights" in message
+    assert [p.data for p in model.parameters()] == [
+        p.data for p in nn.MLP(2, [4, 1], seed=0).parameters()
+    ]
 
 
 def test_validation_data_too_large_for_the_untrained_model_is_a_data_error():
