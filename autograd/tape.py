@@ -320,7 +320,7 @@ def _all_finite(x: Any) -> bool:
 
 
 def _times(g: Any, local: Any) -> Any:
-    """g * local, where a zero factor gives exactly zero even against inf or NaN (DESIGN.md)."""
+    """g * local; a zero factor gives exactly zero even against inf or NaN (as backward does)."""
     product = g * local
     if _all_finite(product):
         return product

@@ -217,7 +217,7 @@ def test_command_end_to_end_at_tiny_size(tmp_path, capsys):
 
 
 class _FakeNN:
-    """The `nn` API W6 assumes (DESIGN.md's names), built on autograd for this test only,
+    """The `nn` API W6 assumes (the README's names), built on autograd for this test only,
     so W6's chainrule code is exercised before the real `nn` lands."""
 
     class MLP:

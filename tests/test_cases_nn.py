@@ -1,4 +1,4 @@
-"""The cases of ../shared/cases/nn.md, one test each (N01-N06)."""
+"""The nn cases N01-N06 (inputs that broke other engines' training loops), one test each."""
 
 import json
 import math

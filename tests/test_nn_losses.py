@@ -85,7 +85,7 @@ def test_cross_entropy_matches_torch(reduction):
 
 
 def test_E23_cross_entropy_is_stable():
-    # ../shared/cases/engine.md, E23.
+    # Case E23 (tests/test_cases_engine.py).
     w = [Value(0.0), Value(800.0), Value(-800.0)]
     loss = nn.cross_entropy(w, target=0)
     loss.backward()

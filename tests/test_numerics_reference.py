@@ -1,12 +1,12 @@
 """Every op of `autograd.OPS` against 50-digit mpmath: values, first and second derivatives.
 
-DESIGN.md "Precision": values and derivatives (first and second) within about 1e-12 relative
-of a 50-digit reference over each op's whole domain, and the same at second order under
-`create_graph=True`. Each op below has its public function, its mpmath twin, its first and
-second derivatives written out analytically in mpmath (checked against `mpmath.diff` at
-ordinary points, so the references are themselves tested), and points over its whole
-domain: 0 and near it, tiny (1e-20, 3e-9) and subnormal (5e-324, 1e-310) inputs, saturated
-regions and huge inputs. At every point:
+The README's precision promise: values and derivatives (first and second) within about 1e-12
+relative of a 50-digit reference over each op's whole domain, and the same at second order
+under `create_graph=True`. Each op below has its public function, its mpmath twin, its first
+and second derivatives written out analytically in mpmath (checked against `mpmath.diff` at
+ordinary points, so the references are themselves tested), and points over its whole domain: 0
+and near it, tiny (1e-20, 3e-9) and subnormal (5e-324, 1e-310) inputs, saturated regions and
+huge inputs. At every point:
 
 - the value;
 - the first derivatives three ways: `autograd.grad` (floats), `autograd.grad(...,
@@ -527,7 +527,7 @@ WIDE: dict[str, st.SearchStrategy[tuple[float, ...]]] = {
     "div": st.tuples(MODERATE, MODERATE.filter(lambda b: b != 0.0)),
     "neg": st.tuples(ANY),
     "pow": st.tuples(magnitudes(-6.0, 6.0), st.floats(-50.0, 50.0))
-    # A negative base needs an integer exponent; not 0, where DESIGN.md's zero factor (the
+    # A negative base needs an integer exponent; not 0, where the zero-factor rule (the
     # b of d/da = b a**(b-1)) stops the NaN of d/db in the mixed second derivative.
     | st.tuples(signed_magnitudes(-6.0, 6.0), st.integers(-20, 20).filter(bool).map(float)),
     "abs": st.tuples(ANY),

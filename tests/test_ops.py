@@ -27,7 +27,7 @@ from autograd import OPS, Value, apply
 mp = mpmath.mp
 mp.dps = 50
 
-REL = 1e-12  # the precision DESIGN.md promises against a 50-digit reference
+REL = 1e-12  # the precision the README promises against a 50-digit reference
 # Finite differences are an independent but cruder check (issue 2: rtol 1e-5, atol 1e-8).
 FD_RTOL = 1e-5
 FD_ATOL = 1e-8

@@ -8,7 +8,7 @@ Tolerance: relative 1e-12, with an absolute floor of 1e-12 times the largest val
 derivative of the same expression. The floor is needed where a result is tiny next to the
 numbers it came from: torch's tanh backward is 1 - tanh(x)**2, which keeps only absolute
 precision (about 1e-16) where tanh saturates, while ours keeps relative precision
-(DESIGN.md: tanh'(20) = 1.7e-17, torch gives 0). Checked with a purely relative 1e-12 over
+(the README: tanh'(20) = 1.7e-17, torch gives 0). Checked with a purely relative 1e-12 over
 3000 random graphs: the only differences were results tiny next to the expression's other
 numbers (cancellation, saturated tanh); no rule or kink convention differs.
 """
