@@ -17,6 +17,8 @@ from nn import data as datamod
 
 WINE = Path(__file__).parent / "data" / "wine.csv"
 QUICK = ["--samples", "10", "--epochs", "1", "--hidden", "2", "--no-progress"]
+#: QUICK for a CSV: --samples is for a generated data set only.
+QUICK_CSV = QUICK[2:]
 
 
 def _run(capsys, *argv):
@@ -161,7 +163,7 @@ def test_devices_are_refused_without_reading(tmp_path, capsys, toy_model):
         argv[flag] = Path("/dev/zero")
         status, _, err = _run(capsys, "predict", "--model", argv["--model"], "--csv", argv["--csv"])
         _one_line_error(status, err, f"{flag}: /dev/zero: not a regular file")
-    status, _, err = _run(capsys, "train", "--csv", "/dev/zero", "--target", "y", *QUICK,
+    status, _, err = _run(capsys, "train", "--csv", "/dev/zero", "--target", "y", *QUICK_CSV,
                           "--out", tmp_path / "o")  # fmt: skip
     _one_line_error(status, err, "--csv: /dev/zero: not a regular file")
     assert not (tmp_path / "o").exists()
@@ -204,7 +206,7 @@ def test_a_csv_over_the_limit_is_refused_before_reading(tmp_path, capsys, monkey
     monkeypatch.setattr(datamod, "MAX_CSV_BYTES", 1000)
     real = datamod.csv.reader
     monkeypatch.setattr(datamod.csv, "reader", lambda *a, **k: pytest.fail("read it"))
-    status, _, err = _run(capsys, "train", "--csv", big, "--target", "y", *QUICK,
+    status, _, err = _run(capsys, "train", "--csv", big, "--target", "y", *QUICK_CSV,
                           "--out", tmp_path / "o")  # fmt: skip
     _one_line_error(status, err, "big.csv: 4,804 bytes, more than the 1,000 a CSV file may have")
     monkeypatch.setattr(datamod.csv, "reader", real)
