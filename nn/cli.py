@@ -747,6 +747,10 @@ def run_predict(args: argparse.Namespace) -> int:
             raise CLIError(f"--out: the directory {parent} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise CLIError(f"--out: cannot write into {parent} (permission denied)")
+        # Writing the predictions over an input would destroy the user's data or model.
+        for flag, path in (("--csv", args.csv), ("--model", args.model)):
+            if args.out.exists() and path.exists() and os.path.samefile(args.out, path):
+                raise CLIError(f"--out: {args.out} is the {flag} file; give another name")
     try:
         model, raw_meta = load_with_metadata(args.model)
         meta = check_metadata(raw_meta, model)

@@ -458,3 +458,20 @@ def test_a_large_csv_is_read_in_bounded_memory_and_refused_before_training(
     _one_line_error(status, err, "--batch-size: one step over 150,000 samples would build")
     assert peak < 80 * 2**20, peak  # the file is 2.6 MB; its cells as floats 3.2 MB
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("which", ["--csv", "--model"])
+def test_predict_refuses_out_that_is_one_of_its_inputs(tmp_path, capsys, toy_model, which):
+    # `--out` naming the CSV (or the model) it reads would replace the user's data with
+    # predictions: refused, and both inputs are left byte for byte as they were.
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x0,x1\n0.5,0.25\n")
+    model = tmp_path / "model.json"
+    model.write_bytes(toy_model[0].read_bytes())
+    before = rows.read_bytes(), model.read_bytes()
+    target = {"--csv": rows, "--model": model}[which]
+    alias = tmp_path / "sub" / ".." / target.name  # the same file by another spelling
+    (tmp_path / "sub").mkdir()
+    status, _, err = _run(capsys, "predict", "--model", model, "--csv", rows, "--out", alias)
+    _one_line_error(status, err, f"--out: {alias} is the {which} file")
+    assert (rows.read_bytes(), model.read_bytes()) == before
