@@ -594,6 +594,14 @@ def _train(args: argparse.Namespace, out: RunDirectory) -> int:
         X_train, X_test, y_train, y_test = X, X[:0], y, y[:0]
     if len(X_train) == 0:
         raise CLIError(f"--test-size {test_size}: leaves no training data")
+    absent = sorted(set(range(n_classes)) - set(np.unique(y_train).tolist()))
+    if absent:
+        # A class only the test split holds: the model would never see it in training.
+        raise CLIError(
+            f"--test-size {test_size:g}: the training split has no sample of class "
+            f"{classes[absent[0]]!r} ({int(np.sum(y == absent[0]))} in the data); give more "
+            "rows of it, or --test-size 0"
+        )
     standardize = _apply_recipe(args, source) if toy else True
     # The shared defaults, where neither a flag nor the data set's recipe set them.
     for key, default in (("epochs", 100), ("hidden", [16, 16]), ("activation", "relu")):

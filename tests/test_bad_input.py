@@ -475,3 +475,19 @@ def test_predict_refuses_out_that_is_one_of_its_inputs(tmp_path, capsys, toy_mod
     status, _, err = _run(capsys, "predict", "--model", model, "--csv", rows, "--out", alias)
     _one_line_error(status, err, f"--out: {alias} is the {which} file")
     assert (rows.read_bytes(), model.read_bytes()) == before
+
+
+def test_a_class_missing_from_the_training_split_is_refused(tmp_path, capsys):
+    # Two rows of two classes: the stratified 25% split keeps one row for training, so
+    # the model would be trained on one class and scored on a class it never saw.
+    rows = tmp_path / "two.csv"
+    rows.write_text("a,b,y\n1,2,0\n3,4,1\n")
+    out = tmp_path / "out"
+    status, _, err = _run(capsys, "train", "--csv", rows, "--target", "y", *QUICK_CSV,
+                          "--out", out)  # fmt: skip
+    _one_line_error(status, err, "--test-size 0.25: the training split has no sample of class")
+    assert not out.exists()
+    # With every row for training, the same table trains.
+    status, _, err = _run(capsys, "train", "--csv", rows, "--target", "y", *QUICK_CSV,
+                          "--test-size", "0", "--out", out)  # fmt: skip
+    assert status == 0, err
