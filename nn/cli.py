@@ -746,6 +746,8 @@ def _first_overflowing_row(model: MLP, X: np.ndarray) -> int | None:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Predict each row of --csv with --model; CSV out (stdout or --out)."""
+    if args.out is None and sys.stdout is None:  # run with stdout closed (`>&-`)
+        raise CLIError("standard output is closed; give --out PATH for the predictions")
     if args.out is not None:
         # Checked first, so a bad --out fails before the model and the CSV are read.
         parent = args.out.parent

@@ -4,6 +4,7 @@ the file, row, column, field or flag, with exit status 2, and nothing changed.""
 import io
 import json
 import os
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -491,3 +492,13 @@ def test_a_class_missing_from_the_training_split_is_refused(tmp_path, capsys):
     status, _, err = _run(capsys, "train", "--csv", rows, "--target", "y", *QUICK_CSV,
                           "--test-size", "0", "--out", out)  # fmt: skip
     assert status == 0, err
+
+
+def test_predict_to_a_closed_stdout_is_one_line_error(capsys, monkeypatch, toy_model):
+    # `chainrule predict ... >&-`: Python's sys.stdout is then None; the predictions have
+    # nowhere to go, which is an error naming --out, not a traceback or a silent exit 0.
+    rows = toy_model[0].parent / "rows.csv"
+    rows.write_text("x0,x1\n0.5,0.25\n")
+    monkeypatch.setattr(sys, "stdout", None)
+    status = cli.main(["predict", "--model", str(toy_model[0]), "--csv", str(rows)])
+    _one_line_error(status, capsys.readouterr().err, "standard output is closed; give --out")
