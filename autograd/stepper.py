@@ -291,6 +291,14 @@ class BackwardStepper:
         else `v<i>` (draw_dot's id)."""
         return self._names[v]
 
+    @staticmethod
+    def _bracketed(name: str) -> str:
+        """`name` in brackets if it is a formula (`x + 1`, `-x`: labels `chainrule step`
+        gives), so that `dL/d(x + 1)` and `(x + 1) * y` read as meant; a single name, such
+        as the parameter `layers.1.weight[3, 0]`, stays as it is."""
+        outside_indices = re.sub(r"\[[^\]]*\]", "", name)
+        return f"({name})" if re.search(r"[-+*/ ()]", outside_indices) else name
+
     def state(self, v: Value) -> str:
         """The node's state at this step: "done", "current" (the step just run) or "pending"."""
         rank = self._rank[v]
@@ -307,7 +315,7 @@ class BackwardStepper:
         """
         total = len(self)
         L = self.loss_name
-        root = self.name(self.root)
+        root = self._bracketed(self.name(self.root))
         if position == 0:
             return [
                 [
@@ -318,17 +326,19 @@ class BackwardStepper:
             ]
         node = self.order[position - 1]
         upstream, edges = self._record[position - 1]
-        name = self.name(node)
+        # The node as the picture titles it (left of "="); elsewhere a formula is bracketed.
+        title = self.name(node)
+        name = self._bracketed(title)
         head = f"step {position} of {total}: "
         if node.op is None:
             return [
                 [
-                    f"{head}{name} is a leaf: d{L}/d{name} = ",
+                    f"{head}{title} is a leaf: d{L}/d{name} = ",
                     _num(upstream),
                     " is final, nothing to hand on",
                 ]
             ]
-        names = [self.name(e.child) for e in edges]
+        names = [self._bracketed(self.name(e.child)) for e in edges]
         where = (
             " (the seed: the output's gradient with respect to itself)"
             if node is self.root
@@ -336,7 +346,7 @@ class BackwardStepper:
         )
         lines: list[list[Any]] = [
             [
-                f"{head}{name} = {_expression(node, names)}, and d{L}/d{name} = ",
+                f"{head}{title} = {_expression(node, names)}, and d{L}/d{name} = ",
                 _num(upstream),
                 where,
             ]

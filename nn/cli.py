@@ -210,14 +210,14 @@ def add_train_parser(subparsers: Any) -> None:
     data.add_argument(
         "--samples",
         type=_bounded(_positive_int, 2, MAX_SAMPLES, "an integer"),
-        default=100,
+        default=None,
         metavar="N",
         help=f"points to generate for a toy data set, 2 to {MAX_SAMPLES:,} (default: 100)",
     )
     data.add_argument(
         "--noise",
         type=_bounded(_nonneg_float, 0.0, MAX_NOISE, "a number"),
-        default=0.1,
+        default=None,
         help="standard deviation of the noise for a toy data set, not blobs, at most "
         f"{MAX_NOISE:g} (default: 0.1)",
     )
@@ -271,7 +271,9 @@ def add_train_parser(subparsers: Any) -> None:
         default=None,
         help="learning rate (default: 1.0 for sgd, 0.01 for adam)",
     )
-    train.add_argument("--momentum", type=_nonneg_float, default=0.0, help="SGD momentum")
+    train.add_argument(
+        "--momentum", type=_nonneg_float, default=None, help="SGD momentum (default: 0)"
+    )
     train.add_argument(
         "--weight-decay",
         type=_nonneg_float,
@@ -472,7 +474,16 @@ def _recipes_text() -> str:
 def _load_data(
     args: argparse.Namespace,
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str], str, bool]:
-    """(X, y, feature names, class names, description, is_toy)."""
+    """(X, y, feature names, class names, description, is_toy).
+
+    A flag that does not apply to the data (--samples or --noise for a CSV or a bundled
+    data set, --noise for blobs) raises `CLIError` rather than being ignored.
+    """
+    if args.csv is not None or args.dataset in datamod.DATASETS:
+        source = "--csv" if args.csv is not None else f"--dataset {args.dataset}"
+        for flag, value in (("--samples", args.samples), ("--noise", args.noise)):
+            if value is not None:
+                raise CLIError(f"{flag} is for a generated data set, not {source}")
     if args.csv is not None:
         if args.dataset is not None:
             raise CLIError("--csv and --dataset cannot be used together")
@@ -490,12 +501,17 @@ def _load_data(
     name = args.dataset or "moons"
     if name in TOY:
         make = TOY[name]
+        # What ran is what metrics.json records.
+        samples = args.samples = 100 if args.samples is None else args.samples
         if name == "blobs":
             # Blobs have their own spread (cluster_std 1.0); --noise does not apply.
-            X, y = make(args.samples, seed=args.seed)
+            if args.noise is not None:
+                raise CLIError("--noise does not apply to blobs (their spread is fixed)")
+            X, y = make(samples, seed=args.seed)
         else:
             shape = RECIPES.get(name, {}).get("data", {})
-            X, y = make(args.samples, noise=args.noise, seed=args.seed, **shape)
+            args.noise = 0.1 if args.noise is None else args.noise
+            X, y = make(samples, noise=args.noise, seed=args.seed, **shape)
         k = int(y.max()) + 1
         return X, y, [f"x{i}" for i in range(X.shape[1])], [str(c) for c in range(k)], name, True
     d = datamod.load_dataset(name)
@@ -606,6 +622,14 @@ def _train(args: argparse.Namespace, out: RunDirectory) -> int:
         X_train, X_test, y_train, y_test = X, X[:0], y, y[:0]
     if len(X_train) == 0:
         raise CLIError(f"--test-size {test_size}: leaves no training data")
+    absent = sorted(set(range(n_classes)) - set(np.unique(y_train).tolist()))
+    if absent:
+        # A class only the test split holds: the model would never see it in training.
+        raise CLIError(
+            f"--test-size {test_size:g}: the training split has no sample of class "
+            f"{classes[absent[0]]!r} ({int(np.sum(y == absent[0]))} in the data); give more "
+            "rows of it, or --test-size 0"
+        )
     standardize = _apply_recipe(args, source) if toy else True
     # The shared defaults, where neither a flag nor the data set's recipe set them.
     for key, default in (("epochs", 100), ("hidden", [16, 16]), ("activation", "relu")):
@@ -628,6 +652,9 @@ def _train(args: argparse.Namespace, out: RunDirectory) -> int:
         # seeds 0-29 on iris it gives a mean test accuracy of 0.954 against SGD's 0.950,
         # and the same as SGD on breast_cancer; toy data keep micrograd's SGD recipe.
         args.optimizer = "sgd" if toy else "adam"
+    if args.optimizer != "sgd" and args.momentum is not None:
+        raise CLIError(f"--momentum is for sgd, not {args.optimizer} (give --optimizer sgd)")
+    args.momentum = 0.0 if args.momentum is None else args.momentum
     model = MLP(
         X.shape[1], [*args.hidden, n_out], activation=args.activation, init=init, seed=args.seed
     )
@@ -751,6 +778,8 @@ def _first_overflowing_row(model: MLP, X: np.ndarray) -> int | None:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Predict each row of --csv with --model; CSV out (stdout or --out)."""
+    if args.out is None and sys.stdout is None:  # run with stdout closed (`>&-`)
+        raise CLIError("standard output is closed; give --out PATH for the predictions")
     if args.out is not None:
         # Checked first, so a bad --out fails before the model and the CSV are read.
         parent = args.out.parent
@@ -760,6 +789,10 @@ def run_predict(args: argparse.Namespace) -> int:
             raise CLIError(f"--out: the directory {parent} does not exist")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise CLIError(f"--out: cannot write into {parent} (permission denied)")
+        # Writing the predictions over an input would destroy the user's data or model.
+        for flag, path in (("--csv", args.csv), ("--model", args.model)):
+            if args.out.exists() and path.exists() and os.path.samefile(args.out, path):
+                raise CLIError(f"--out: {args.out} is the {flag} file; give another name")
     try:
         model, raw_meta = load_with_metadata(args.model)
         meta = check_metadata(raw_meta, model)

@@ -4,6 +4,7 @@ the file, row, column, field or flag, with exit status 2, and nothing changed.""
 import io
 import json
 import os
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -17,6 +18,8 @@ from nn import data as datamod
 
 WINE = Path(__file__).parent / "data" / "wine.csv"
 QUICK = ["--samples", "10", "--epochs", "1", "--hidden", "2", "--no-progress"]
+#: QUICK for a CSV: --samples is for a generated data set only.
+QUICK_CSV = QUICK[2:]
 
 
 def _run(capsys, *argv):
@@ -161,7 +164,7 @@ def test_devices_are_refused_without_reading(tmp_path, capsys, toy_model):
         argv[flag] = Path("/dev/zero")
         status, _, err = _run(capsys, "predict", "--model", argv["--model"], "--csv", argv["--csv"])
         _one_line_error(status, err, f"{flag}: /dev/zero: not a regular file")
-    status, _, err = _run(capsys, "train", "--csv", "/dev/zero", "--target", "y", *QUICK,
+    status, _, err = _run(capsys, "train", "--csv", "/dev/zero", "--target", "y", *QUICK_CSV,
                           "--out", tmp_path / "o")  # fmt: skip
     _one_line_error(status, err, "--csv: /dev/zero: not a regular file")
     assert not (tmp_path / "o").exists()
@@ -204,7 +207,7 @@ def test_a_csv_over_the_limit_is_refused_before_reading(tmp_path, capsys, monkey
     monkeypatch.setattr(datamod, "MAX_CSV_BYTES", 1000)
     real = datamod.csv.reader
     monkeypatch.setattr(datamod.csv, "reader", lambda *a, **k: pytest.fail("read it"))
-    status, _, err = _run(capsys, "train", "--csv", big, "--target", "y", *QUICK,
+    status, _, err = _run(capsys, "train", "--csv", big, "--target", "y", *QUICK_CSV,
                           "--out", tmp_path / "o")  # fmt: skip
     _one_line_error(status, err, "big.csv: 4,804 bytes, more than the 1,000 a CSV file may have")
     monkeypatch.setattr(datamod.csv, "reader", real)
@@ -460,3 +463,46 @@ def test_a_large_csv_is_read_in_bounded_memory_and_refused_before_training(
     _one_line_error(status, err, "--batch-size: one step over 150,000 samples would build")
     assert peak < 80 * 2**20, peak  # the file is 2.6 MB; its cells as floats 3.2 MB
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("which", ["--csv", "--model"])
+def test_predict_refuses_out_that_is_one_of_its_inputs(tmp_path, capsys, toy_model, which):
+    # `--out` naming the CSV (or the model) it reads would replace the user's data with
+    # predictions: refused, and both inputs are left byte for byte as they were.
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x0,x1\n0.5,0.25\n")
+    model = tmp_path / "model.json"
+    model.write_bytes(toy_model[0].read_bytes())
+    before = rows.read_bytes(), model.read_bytes()
+    target = {"--csv": rows, "--model": model}[which]
+    alias = tmp_path / "sub" / ".." / target.name  # the same file by another spelling
+    (tmp_path / "sub").mkdir()
+    status, _, err = _run(capsys, "predict", "--model", model, "--csv", rows, "--out", alias)
+    _one_line_error(status, err, f"--out: {alias} is the {which} file")
+    assert (rows.read_bytes(), model.read_bytes()) == before
+
+
+def test_a_class_missing_from_the_training_split_is_refused(tmp_path, capsys):
+    # Two rows of two classes: the stratified 25% split keeps one row for training, so
+    # the model would be trained on one class and scored on a class it never saw.
+    rows = tmp_path / "two.csv"
+    rows.write_text("a,b,y\n1,2,0\n3,4,1\n")
+    out = tmp_path / "out"
+    status, _, err = _run(capsys, "train", "--csv", rows, "--target", "y", *QUICK_CSV,
+                          "--out", out)  # fmt: skip
+    _one_line_error(status, err, "--test-size 0.25: the training split has no sample of class")
+    assert not out.exists()
+    # With every row for training, the same table trains.
+    status, _, err = _run(capsys, "train", "--csv", rows, "--target", "y", *QUICK_CSV,
+                          "--test-size", "0", "--out", out)  # fmt: skip
+    assert status == 0, err
+
+
+def test_predict_to_a_closed_stdout_is_one_line_error(capsys, monkeypatch, toy_model):
+    # `chainrule predict ... >&-`: Python's sys.stdout is then None; the predictions have
+    # nowhere to go, which is an error naming --out, not a traceback or a silent exit 0.
+    rows = toy_model[0].parent / "rows.csv"
+    rows.write_text("x0,x1\n0.5,0.25\n")
+    monkeypatch.setattr(sys, "stdout", None)
+    status = cli.main(["predict", "--model", str(toy_model[0]), "--csv", str(rows)])
+    _one_line_error(status, capsys.readouterr().err, "standard output is closed; give --out")

@@ -106,6 +106,12 @@ def _bad_csv(tmp_path):
         ),
         (["train", "--csv", str(WINE)], "--csv needs --target"),
         (["train", "--target", "y"], "--target is for --csv"),
+        # A flag that does not apply is refused, not silently ignored.
+        (["train", "--dataset", "iris", "--samples", "50"], "--samples is for a generated"),
+        (["train", "--csv", str(WINE), "--target", "cultivar", "--noise", "0.2"], "--noise is for"),
+        (["train", "--dataset", "blobs", "--noise", "0.2"], "--noise does not apply to blobs"),
+        (["train", "--optimizer", "adam", "--momentum", "0.9"], "--momentum is for sgd"),
+        (["train", "--dataset", "spirals", "--momentum", "0.9"], "--momentum is for sgd"),
         (["train", "--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
         (["train", "--lr", "abc"], "argument --lr: expected a number >= 0, got 'abc'"),
         (["train", "--test-size", "1"], "argument --test-size: expected a fraction in [0, 1)"),
@@ -203,8 +209,8 @@ def test_every_dataset_trains(tmp_path, capsys, dataset):
         "train",
         "--dataset",
         dataset,
-        "--samples",
-        "24",
+        # --samples is for a generated data set only (refused for iris).
+        *([] if dataset == "iris" else ["--samples", "24"]),
         "--epochs",
         "1",
         "--hidden",

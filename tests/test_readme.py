@@ -107,3 +107,9 @@ def test_readme_picture_command_draws_what_the_legend_says(tmp_path):
     dot = (tmp_path / "graph.dot").read_text()
     fill = dict(re.findall(r'label="\{(\w+)\|data [^"]*" fillcolor=(\w+)', dot))
     assert fill == {"x": COLOURS["leaf"], "w": COLOURS["parameter"], "b": COLOURS["parameter"]}
+
+
+def test_readme_thirty_seconds_prints_what_it_claims(capsys):
+    # The first example a reader runs: its printed gradients must be the engine's, digit for digit.
+    exec(_compiled("## Thirty seconds"), {"__name__": "readme_example"})
+    assert capsys.readouterr().out == _printed_under("## Thirty seconds")

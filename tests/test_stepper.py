@@ -638,3 +638,25 @@ def test_the_widgets_static_picture_follows_the_stepper():
     asyncio.run(play())
     # Redrawn once, when the stepping stopped, at the step it stopped at.
     assert len(handle.updates) == 2 and "step 6 of 7" in handle.updates[1]
+
+
+def test_explain_brackets_a_name_that_is_a_formula():
+    # `chainrule step` labels each node with its sub-formula ("x + 1"); written bare,
+    # "dL/dx + 1" and "x + 1 * y" would read as other formulas than the ones meant.
+    from autograd.expression import parse_expression
+
+    out, _ = parse_expression("(x + 1) * y", {"x": 2.0, "y": 3.0})
+    stepper = BackwardStepper(out)
+    stepper.step()
+    stepper.step()
+    text = stepper.explain()
+    assert text.splitlines()[0].startswith("step 2 of 4: x + 1 = x + 1.0, and dL/d(x + 1) = 3.0")
+    stepper.reset()
+    stepper.step()
+    first = stepper.explain()
+    assert "L = (x + 1) * y" in first
+    assert "dL/d(x + 1) += dL/dL * ∂L/∂(x + 1) = 1.0 * 3.0 = 3.0    (∂L/∂(x + 1) = y)" in first
+    assert "(∂L/∂y = (x + 1))" in first
+    # Parameter names are single names despite their brackets and spaces.
+    assert BackwardStepper._bracketed("layers.1.weight[3, 0]") == "layers.1.weight[3, 0]"
+    assert BackwardStepper._bracketed("-x") == "(-x)"
