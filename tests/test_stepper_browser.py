@@ -5,7 +5,10 @@ Opened: pages written by `save_html` (the README example, one sample through an 
 After every step (a click on "Next step", the arrow keys) the tests check what a learner
 sees: the current node lies inside the visible picture, its text is at least 10 px high, no
 node moved in SVG coordinates, the explanation changed, and the console shows no error. At
-the end, the page's full-precision gradients are exactly `backward()`'s.
+the end, the page's full-precision gradients are exactly `backward()`'s. On the sample a
+learner tries first (MLP 2-4-4-1 and its output, both kinds of neuron) every step is checked
+for the view's contract too: the root wholly in sight at step 0, then the current node, and
+its inputs wherever they fit at a 10 px font; and no explanation line breaks inside a name.
 
 Screenshots go to tests/artifacts/ (git-ignored; `.ci/run` prints the path): one mid-pass
 per page (docs/images/stepper.png is the README example's), and one of every failure.
@@ -30,6 +33,7 @@ import pytest
 
 from autograd import BackwardStepper, Value, topological_order
 from autograd.draw import dot_available
+from nn import MLP
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -142,6 +146,99 @@ def check_step(state, first, previous):
     assert state["explanation"] != previous["explanation"], "the explanation did not change"
 
 
+# The followed nodes on screen: the current node's groups (its box, op and constants) and
+# its inputs (receiving), each shape's box in page pixels, the nodes' font size in px, the
+# root's box (by id) and the visible picture.
+READ_FOCUS = """(root, rootId) => {
+  const rect = (g) => {
+    const r = g.querySelector('polygon, ellipse, path').getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom];
+  };
+  const svg = root.querySelector('.crs-canvas svg');
+  const zoom = new DOMMatrix(getComputedStyle(root.querySelector('.crs-canvas')).transform).a;
+  const text = svg.querySelector('g.node text');
+  const fontPx = zoom * (svg.width.baseVal.value / svg.viewBox.baseVal.width) *
+    parseFloat(text.getAttribute('font-size'));
+  const v = root.querySelector('.crs-viewport').getBoundingClientRect();
+  return {
+    current: [...root.querySelectorAll('svg g.node.current')].map(rect),
+    inputs: [...root.querySelectorAll('svg g.node.receiving')].map(rect),
+    root: rect(root.querySelector(`svg g.node[id="${rootId}"]`)),
+    fontPx, viewport: [v.left, v.top, v.right, v.bottom],
+  };
+}"""
+MARGIN = 24  # px the view keeps free around the followed nodes (stepper.js)
+READABLE_PX = 10  # the smallest font size the view follows a step at (stepper.js)
+
+
+def _inside(box, viewport):
+    left, top, right, bottom = box
+    vl, vt, vr, vb = viewport
+    return vl - 0.5 <= left and right <= vr + 0.5 and vt - 0.5 <= top and bottom <= vb + 0.5
+
+
+def check_focus(root, root_id, counter):
+    """At step 0 the root is wholly in sight; after a step the current node is, and its
+    inputs are too wherever the current node and its inputs fit the picture (less its
+    margins) at a font of READABLE_PX."""
+    f = root.evaluate(READ_FOCUS, root_id)
+    vp = f["viewport"]
+    if counter.startswith("step 0 "):
+        assert _inside(f["root"], vp), f"step 0: the root {f['root']} is outside {vp}"
+        return f
+    assert f["current"], f"{counter}: no current node"
+    for box in f["current"]:
+        assert _inside(box, vp), f"{counter}: the current node {box} is outside {vp}"
+    boxes = f["current"] + f["inputs"]
+    k = READABLE_PX / f["fontPx"]  # page px at the smallest readable size per px now
+    width = (max(b[2] for b in boxes) - min(b[0] for b in boxes)) * k
+    height = (max(b[3] for b in boxes) - min(b[1] for b in boxes)) * k
+    fits = width <= vp[2] - vp[0] - 2 * MARGIN and height <= vp[3] - vp[1] - 2 * MARGIN
+    f["fits"] = fits
+    if fits:
+        for box in f["inputs"]:
+            assert _inside(box, vp), f"{counter}: an input {box} is outside {vp} (they fit)"
+    return f
+
+
+# Every explanation line's names that the browser broke across lines: for each occurrence
+# of each name in a line's text, the distinct tops of the boxes its characters lie in.
+READ_BROKEN_NAMES = """(root, names) => {
+  const broken = [];
+  let wrapped = 0;
+  for (const line of root.querySelectorAll('.crs-explain > div')) {
+    const nodes = [];
+    const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+    let text = '';
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      nodes.push([n, text.length]);
+      text += n.data;
+    }
+    const at = (offset) => {
+      let k = nodes.length - 1;
+      while (k > 0 && nodes[k][1] > offset) k--;
+      return [nodes[k][0], offset - nodes[k][1]];
+    };
+    const whole = document.createRange();
+    whole.selectNodeContents(line);
+    const tops = new Set([...whole.getClientRects()].map((r) => Math.round(r.top)));
+    if (tops.size > 1) wrapped++;
+    for (const name of names) {
+      for (let i = text.indexOf(name); i >= 0; i = text.indexOf(name, i + 1)) {
+        const range = document.createRange();
+        range.setStart(...at(i));
+        const end = at(i + name.length - 1);  // the last character's node
+        range.setEnd(end[0], end[1] + 1);
+        const rows = new Set([...range.getClientRects()].filter((r) => r.width > 0)
+          .map((r) => Math.round(r.top)));
+        if (rows.size > 1) broken.push(name);
+      }
+    }
+  }
+  return { broken, wrapped };
+}"""
+
+
 def step_through(page, root, clicks, keys, errors, shapes_every=1):
     """Click "Next step" `clicks` times, then press each of `keys`, checking every step
     (node positions at every `shapes_every`-th step: reading them all is slow on a big
@@ -238,6 +335,41 @@ def test_page_of_an_mlp_sample(page, tmp_path, expand):
     for _ in range(total // 2):
         root.press("ArrowRight")
     page.screenshot(path=str(ARTIFACTS / f"stepper-mlp-{'expand' if expand else 'linear'}.png"))
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("expand", [False, True], ids=["linear", "expand"])
+def test_the_view_follows_the_current_node_and_its_inputs(page, tmp_path, expand):
+    # The sample a learner tries first: MLP 2-4-4-1 and its output, at 1,000 px wide.
+    def make():
+        model = MLP(2, [4, 4, 1], seed=0, expand=expand)
+        return model([0.5, -1.0])
+
+    stepper = BackwardStepper(make())
+    # Names, and the derivatives' terms that end in one (not to break after the `/` either).
+    names = sorted({stepper.name(v) for v in topological_order(stepper.root)})
+    names += [f"{d}{n}" for n in names for d in ("/d", "/∂")]
+    root_id = f"v{len(topological_order(stepper.root)) - 1}"
+    root = open_page(page, tmp_path, make, f"follow-{expand}")
+    total = int(read(root)["counter"].split()[-1])
+    label = "expand" if expand else "linear"
+    fitted = wrapped = 0
+    for k in range(total + 1):
+        if k:
+            root.press("ArrowRight")
+        counter = f"step {k} of {total}"
+        assert read(root, shapes=False)["counter"] == counter
+        focus = check_focus(root, root_id, counter)
+        fitted += bool(focus.get("fits"))
+        lines = root.evaluate(READ_BROKEN_NAMES, names)
+        assert lines["broken"] == [], f"{counter}: a line breaks inside {lines['broken']}"
+        wrapped += lines["wrapped"]
+        if k in (0, total // 2, total - 2):
+            root.screenshot(path=str(ARTIFACTS / f"stepper-follow-{label}-{k}.png"))
+    # The checks above could fail: most steps' inputs fit (and were checked), and some
+    # explanation lines are long enough to wrap at this width.
+    assert fitted > total // 2
+    assert wrapped > 0
     assert page.errors == []
 
 

@@ -12,7 +12,7 @@
 
 const PT = 4 / 3; // CSS pixels per point: Graphviz lays out in points
 const FONT_PT = 11; // the nodes' font size in the layout (draw.py)
-const READABLE_PX = 11; // the view never follows a step at a smaller font than this
+const READABLE_PX = 10; // the view never follows a step at a smaller font than this (px)
 const MAX_SCALE = 4;
 const MARGIN = 24; // px kept free around the followed nodes
 const SPEEDS = [0.25, 0.5, 1, 2, 4];
@@ -53,13 +53,35 @@ function h(tag, attrs = {}, ...children) {
 }
 
 // A line of the explanation: text, and numbers as [4 significant digits, full precision].
-function renderLine(segments, className) {
+// Each term of the text (a run without spaces, such as `dL/dv3` or `∂v3/∂x`, taking in whole
+// any name with a space in it, such as `weight[3, 0]`: `terms` matches them) is a span that
+// does not wrap, so a long line wraps between terms only, never inside a name or after the
+// `/` of a derivative.
+function renderLine(segments, className, terms) {
   const line = h("div", { class: className });
   for (const seg of segments) {
-    if (typeof seg === "string") line.append(seg);
-    else line.append(h("span", { class: "crs-num", title: seg[1], text: seg[0] }));
+    if (typeof seg !== "string") {
+      line.append(h("span", { class: "crs-num", title: seg[1], text: seg[0] }));
+      continue;
+    }
+    let last = 0;
+    for (const m of seg.matchAll(terms)) {
+      if (m.index > last) line.append(seg.slice(last, m.index));
+      line.append(h("span", { class: "crs-term", text: m[0] }));
+      last = m.index + m[0].length;
+    }
+    if (last < seg.length) line.append(seg.slice(last));
   }
   return line;
+}
+
+// The pattern of a term of the explanation: non-space characters and whole names of
+// `values` with a space in them (longest first, so a name is matched whole).
+function termPattern(values) {
+  const names = [...new Set(values.map((v) => v.name))].filter((n) => /\s/.test(n));
+  names.sort((a, b) => b.length - a.length);
+  const escaped = names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  return new RegExp(`(?:${[...escaped, "\\S"].join("|")})+`, "gu");
 }
 
 // The value a node group of the SVG belongs to: v3, op3, c3_1, link3_0 -> 3.
@@ -74,6 +96,7 @@ function render({ model, el }) {
   const values = data.values;
   const steps = data.steps;
   const total = data.total;
+  const terms = termPattern(values);
   // stepOf[i]: the step (0-based) at which value i hands on its gradient.
   const stepOf = new Array(values.length);
   steps.forEach((s, k) => {
@@ -291,7 +314,9 @@ function render({ model, el }) {
     for (const edge of marked) edge.classList.add("active");
 
     explanation.replaceChildren(
-      ...data.lines[p].map((line, k) => renderLine(line, k === 0 ? "crs-head" : "crs-rule")),
+      ...data.lines[p].map((line, k) =>
+        renderLine(line, k === 0 ? "crs-head" : "crs-rule", terms),
+      ),
     );
     counter.textContent = `step ${p} of ${total}`;
     slider.value = String(p);
@@ -413,39 +438,50 @@ function render({ model, el }) {
       ty + b.y1 * scale <= vh;
   }
 
-  // Keep the current node and its inputs in view, at a readable size.
+  // Keep the current node and its inputs in view, at a readable size: the bounding box of
+  // the current node (its box, its op, its constants) and its inputs, zoomed out as far as
+  // needed but never below a text size of READABLE_PX. Where they cannot all fit at that
+  // size, the current node and as many of its nearest inputs as fit, centred. At step 0 the
+  // node is the root (the first step's), so the view opens on the output.
   function followStep(p) {
     if (!svg) return;
     const vw = viewport.clientWidth;
     const vh = viewport.clientHeight;
+    const i = p > 0 ? steps[p - 1].node : data.root;
     // A graph readable whole: show it whole, and never pan.
     if (fitScale() >= readable && natH * fitScale() <= vh) {
-      if (scale < fitScale() - 1e-9 || p === 0) fit(true);
-      else if (isVisible(`v${p > 0 ? steps[p - 1].node : data.root}`)) return;
+      if (scale < fitScale() - 1e-9 || p === 0) {
+        fit(true);
+        return;
+      }
+      if (isVisible(`v${i}`)) return;
     }
-    if (p === 0 && fitScale() >= readable) {
-      fit(true);
-      return;
-    }
-    const i = p > 0 ? steps[p - 1].node : data.root;
     const current = boxOf(`v${i}`);
     if (!current) return;
-    const focus = union([
-      current,
-      boxOf(`op${i}`),
-      ...values[i].inputs.map((j) => boxOf(`v${j}`)),
-      ...(steps[stepOf[i]].edges || []).map((e) => boxOf(`c${i}_${e[1]}`)),
-    ]);
-    let s = Math.max(scale, readable);
-    const fw = focus.x1 - focus.x0;
-    const fh = focus.y1 - focus.y0;
-    const fits = Math.min((vw - 2 * MARGIN) / fw, (vh - 2 * MARGIN) / fh);
-    if (fw * s > vw - 2 * MARGIN || fh * s > vh - 2 * MARGIN) s = Math.max(readable, fits);
-    s = Math.min(s, MAX_SCALE);
-    const inside = (b, m) =>
-      tx + b.x0 * s >= m && tx + b.x1 * s <= vw - m && ty + b.y0 * s >= m && ty + b.y1 * s <= vh - m;
-    const zoomed = s !== scale;
-    if (zoomed) {
+    const own = union([current, ...(groupsOf[i] || []).map((g) => boxOf(g.id))]);
+    const roomW = vw - 2 * MARGIN;
+    const roomH = vh - 2 * MARGIN;
+    const fitting = (b) => Math.min(roomW / (b.x1 - b.x0), roomH / (b.y1 - b.y0));
+    const centre = (b) => [(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2];
+    const [ox, oy] = centre(own);
+    const distance = (b) => {
+      const [x, y] = centre(b);
+      return Math.hypot(x - ox, y - oy);
+    };
+    // The inputs nearest the current node first; each joins the focus if all still fit.
+    const inputs = values[i].inputs
+      .map((j) => boxOf(`v${j}`))
+      .filter(Boolean)
+      .sort((a, b) => distance(a) - distance(b));
+    let focus = own;
+    for (const b of inputs) {
+      const wider = union([focus, b]);
+      if (fitting(wider) >= readable) focus = wider;
+    }
+    // The user's zoom is kept where the focus fits at it; else zoomed out to fit, or in to
+    // a readable size.
+    const s = Math.min(MAX_SCALE, Math.max(readable, Math.min(scale, fitting(focus))));
+    if (s !== scale) {
       // Zoom about the current node, so the eye does not lose it.
       const cx = tx + ((current.x0 + current.x1) / 2) * scale;
       const cy = ty + ((current.y0 + current.y1) / 2) * scale;
@@ -453,26 +489,31 @@ function render({ model, el }) {
       ty = cy - ((cy - ty) * s) / scale;
       scale = s;
     }
-    if (!inside(focus, 4)) {
-      // Centre the focus if it fits, else the current node (its inputs as near as can be).
-      const target = fw * s <= vw - 2 * MARGIN && fh * s <= vh - 2 * MARGIN ? focus : current;
-      const cx = (target.x0 + target.x1) / 2;
-      const cy = (target.y0 + target.y1) / 2;
-      let nx = vw / 2 - cx * s;
-      let ny = vh / 2 - cy * s;
-      if (target === current) {
-        // Lean towards the inputs while the current node stays well inside.
-        const fx = vw / 2 - ((focus.x0 + focus.x1) / 2) * s;
-        const fy = vh / 2 - ((focus.y0 + focus.y1) / 2) * s;
-        const slackX = Math.max(0, (vw - (current.x1 - current.x0) * s) / 2 - MARGIN);
-        const slackY = Math.max(0, (vh - (current.y1 - current.y0) * s) / 2 - MARGIN);
-        nx += Math.max(-slackX, Math.min(slackX, fx - nx));
-        ny += Math.max(-slackY, Math.min(slackY, fy - ny));
-      }
-      tx = nx;
-      ty = ny;
+    const m = 4;
+    const inside =
+      tx + focus.x0 * s >= m &&
+      tx + focus.x1 * s <= vw - m &&
+      ty + focus.y0 * s >= m &&
+      ty + focus.y1 * s <= vh - m;
+    if (!inside) {
+      // Centre the focus; one too big even at the smallest size (a node alone) is centred
+      // on the current node.
+      const [cx, cy] = fitting(focus) >= s - 1e-9 ? centre(focus) : centre(current);
+      tx = settle(vw / 2 - cx * s, vw, natW * s, focus.x0 * s, focus.x1 * s);
+      ty = settle(vh / 2 - cy * s, vh, natH * s, focus.y0 * s, focus.y1 * s);
     }
     apply(true);
+  }
+
+  // A pan `t` along one axis, moved (if the focus, from a0 to a1 in the zoomed picture,
+  // stays MARGIN inside the view) so that a picture wider than the view fills it: the
+  // focus at the picture's edge is not centred beside an empty strip.
+  function settle(t, view, size, a0, a1) {
+    if (size < view) return t;
+    const filled = Math.max(view - size, Math.min(0, t));
+    const lo = MARGIN - a0;
+    const hi = view - MARGIN - a1;
+    return lo <= hi ? Math.max(lo, Math.min(hi, filled)) : t;
   }
 
   zoomIn.addEventListener("click", () =>
